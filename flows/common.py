@@ -1,0 +1,73 @@
+"""Helpers shared by CLI commands: the workspace option, config building, error reporting, table output."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from typing import Any, Callable, Sequence
+
+from storage.config import load_config
+from storage.errors import MegcError
+from storage.workspace import Workspace
+
+STATE: dict[str, Any] = {"home": None}
+
+
+def workspace() -> Workspace:
+    """The workspace chosen by --home / $MEGC_HOME / ./megc-home."""
+    return Workspace(STATE["home"]).ensure()
+
+
+def parse_sets(sets: Sequence[str] | None) -> dict[str, str]:
+    """Parse repeated --set key=value options."""
+    out = {}
+    for s in sets or []:
+        key, eq, value = s.partition("=")
+        if not eq or not key:
+            raise MegcError(f"--set expects key=value, got {s!r}")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def build_config(cls: type, config_path: str | None, sets: Sequence[str] | None, **cli_values: Any):
+    """Config = defaults < YAML file < --set key=value < explicit CLI flags (None means not given)."""
+    overrides = parse_sets(sets)
+    overrides.update({k: v for k, v in cli_values.items() if v is not None})
+    return load_config(cls, config_path, overrides)
+
+
+def reports_errors(fn: Callable) -> Callable:
+    """Turn MegcError into a one-line message on stderr and exit status 2."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except MegcError as exc:
+            print(f"megc: error: {exc}", file=sys.stderr)
+            raise SystemExit(2) from None
+
+    return wrapper
+
+
+def print_table(columns: list[str], rows: list[Sequence[Any]], fmt: str = "table", title: str | None = None) -> None:
+    """Print rows as a rich table, CSV or JSON lines."""
+    if fmt == "csv":
+        import csv
+
+        w = csv.writer(sys.stdout)
+        w.writerow(columns)
+        w.writerows(rows)
+    elif fmt == "json":
+        print(json.dumps([dict(zip(columns, r)) for r in rows], default=str, indent=None))
+    else:
+        from rich.console import Console
+        from rich.table import Table
+
+        t = Table(title=title)
+        for c in columns:
+            t.add_column(c)
+        for r in rows:
+            t.add_row(*["" if v is None else (f"{v:.4f}" if isinstance(v, float) else str(v)) for v in r])
+        Console().print(t)

@@ -1,0 +1,48 @@
+"""Connections to the execution services: Prefect (temporary local server by default), Dask and Ray."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+from typing import Iterator
+
+
+def prefect_defaults() -> None:
+    """Environment defaults for Prefect runs on one machine; explicit user settings win."""
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("PREFECT_UI_ENABLED", "false")
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+
+
+@contextlib.contextmanager
+def dask_client(address: str | None = None, workers: int = 2, threads_per_worker: int = 1,
+                memory_limit: str = "auto") -> Iterator["distributed.Client"]:  # noqa: F821
+    """A Dask client: to the scheduler at `address`, else to a LocalCluster started here."""
+    from distributed import Client, LocalCluster
+
+    if address:
+        with Client(address) as client:
+            yield client
+        return
+    with LocalCluster(n_workers=workers, threads_per_worker=threads_per_worker, processes=True,
+                      dashboard_address=None, memory_limit=memory_limit) as cluster, Client(cluster) as client:
+        yield client
+
+
+def ray_init(address: str | None = None, num_cpus: int | None = None, temp_dir: str | Path | None = None) -> None:
+    """Connect to the Ray cluster at `address`, else start a local Ray (no dashboard); idempotent."""
+    import ray
+
+    if ray.is_initialized():
+        return
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    os.environ.setdefault("RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO", "0")
+    if address:
+        ray.init(address=address, log_to_driver=False)
+        return
+    tmp = str(temp_dir or Path(os.environ.get("MEGC_RAY_TMP", "/tmp/megc-ray")))
+    ray.init(num_cpus=num_cpus, include_dashboard=False, _temp_dir=tmp, log_to_driver=False,
+             configure_logging=False)
