@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Optional
 
 import typer
 
 from flows.common import STATE, print_table, reports_errors, workspace
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="Micro-expression spotting, recognition and VQA at scale.")
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Micro-expression spotting, recognition and VQA at scale.")
 train_app = typer.Typer(no_args_is_help=True, help="Train models.")
 export_app = typer.Typer(no_args_is_help=True, help="Write MEGC submission files.")
 score_app = typer.Typer(no_args_is_help=True, help="Score predictions against ground truth.")
@@ -20,7 +20,7 @@ app.add_typer(vqa_app, name="vqa")
 
 
 @app.callback()
-def _main(home: Optional[str] = typer.Option(None, "--home", envvar="MEGC_HOME",
+def _main(home: str | None = typer.Option(None, "--home", envvar="MEGC_HOME",
                                              help="Workspace folder (default ./megc-home).")) -> None:
     STATE["home"] = home
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import secrets
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from typing import Any
 
 from storage.config import git_revision, to_dict
@@ -14,13 +14,13 @@ from storage.workspace import Workspace
 
 def new_run_id(kind: str) -> str:
     """A sortable, unique run id such as spot-20261125-193012-a1b2."""
-    return f"{kind}-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
+    return f"{kind}-{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
 
 
 def record_run(ws: Workspace, run_id: str, kind: str, config: Any) -> dict:
     """Write the run's row to `runs` and its config to <home>/runs/<run_id>/run.json."""
     cfg = to_dict(config) if dataclasses.is_dataclass(config) else dict(config)
-    row = {"run_id": run_id, "kind": kind, "created_at": datetime.now(timezone.utc),
+    row = {"run_id": run_id, "kind": kind, "created_at": datetime.now(UTC),
            "config": json.dumps(cfg, sort_keys=True, default=str), "git_revision": git_revision()}
     ws.write("runs", [row], run_id=run_id)
     p = ws.path("runs", run_id, "run.json")

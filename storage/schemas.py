@@ -84,8 +84,10 @@ LANDMARKS = pa.schema([
     _f("dataset", pa.string(), "dataset name"),
     _f("video", pa.string(), "video id"),
     _f("frame", pa.int64(), "0-based frame"),
-    _f("points", pa.list_(pa.float32(), 136), "68 dlib landmarks (x0, y0, x1, y1, ...) in aligned 128x128 face coordinates"),
-    _f("transform", pa.list_(pa.float32(), 6), "2x3 affine (row-major) from full-resolution frame pixels to the aligned face"),
+    _f("points", pa.list_(pa.float32(), 136), "68 dlib landmarks (x0, y0, x1, y1, ...) "
+       "in aligned 128x128 face coordinates"),
+    _f("transform", pa.list_(pa.float32(), 6), "2x3 affine (row-major) "
+       "from full-resolution frame pixels to the aligned face"),
     _f("detected", pa.bool_(), "false when the face was not found and landmarks were interpolated or carried"),
     _f("config_hash", pa.string(), "hash of the preprocessing config"),
 ])
@@ -97,7 +99,8 @@ FEATURES = pa.schema([
     _f("video", pa.string(), "video id"),
     _f("frame", pa.int64(), "0-based frame i; the flow runs from frame i to frame i + k"),
     _f("k", pa.int32(), "flow step in frames"),
-    _f("mean_input", pa.list_(pa.float32(), MEAN_INPUT_SIZE), "MEAN input 3x42x42 (u, v, strain; channel first), each plane min-max scaled to [0, 1]"),
+    _f("mean_input", pa.list_(pa.float32(), MEAN_INPUT_SIZE), "MEAN input 3x42x42 (u, v, strain; "
+       "channel first), each plane min-max scaled to [0, 1]"),
     _f("config_hash", pa.string(), "hash of the preprocessing config"),
 ])
 

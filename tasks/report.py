@@ -1,0 +1,214 @@
+"""Run reports: metric tables, per-video score curves over ground truth, confusion matrices, VQA tables.
+
+Writes <home>/reports/<run_id>/report.md and report.html with PNG plots beside them.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from storage.workspace import Workspace
+
+MICRO_COLOUR, MACRO_COLOUR, PRED_COLOUR = "tab:red", "tab:blue", "tab:green"
+
+
+@dataclass
+class Section:
+    """One report section: a title, Markdown-able tables and images."""
+
+    title: str
+    tables: list[tuple[str, list[str], list[list]]] = field(default_factory=list)
+    images: list[tuple[str, str]] = field(default_factory=list)
+    text: list[str] = field(default_factory=list)
+
+
+def _fmt(v) -> str:
+    if v is None:
+        return "null"
+    if isinstance(v, float):
+        return "nan" if np.isnan(v) else f"{v:.4f}"
+    return str(v)
+
+
+def _run_info(ws: Workspace, run_id: str) -> dict:
+    p = ws.root / "runs" / run_id / "run.json"
+    if not p.exists():
+        from storage.errors import MegcError
+
+        raise MegcError(f"no run {run_id!r} in workspace {ws.root} (see `megc runs`)")
+    return json.loads(p.read_text())
+
+
+def metrics_section(ws: Workspace, run_ids: list[str]) -> Section:
+    """Metric table per dataset and protocol for the given runs."""
+    sec = Section("Metrics")
+    if not run_ids:
+        return sec
+    _cols, rows = ws.sql(
+        "SELECT dataset, protocol, name, value FROM metrics WHERE list_contains($ids, run_id) "
+        "ORDER BY protocol, dataset, name", {"ids": run_ids})
+    by: dict[tuple[str, str], dict[str, float]] = {}
+    names: list[str] = []
+    for ds, proto, name, value in rows:
+        by.setdefault((proto, ds), {})[name] = value
+        if name not in names:
+            names.append(name)
+    for proto in sorted({p for p, _ in by}):
+        keys = [n for n in names if any(n in by[(p, d)] for p, d in by if p == proto)]
+        table = [[ds] + [_fmt(by[(p, ds)].get(n)) for n in keys] for p, ds in sorted(by) if p == proto]
+        sec.tables.append((f"protocol: {proto}", ["dataset"] + keys, table))
+    return sec
+
+
+def score_curves_section(ws: Workspace, run_id: str, out: Path, max_videos: int = 12) -> Section:
+    """Per video: spotting score curve, ground-truth micro/macro intervals and predicted intervals."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sec = Section("Spotting score curves")
+    _, vids = ws.sql("SELECT DISTINCT dataset, video FROM frame_scores WHERE run_id = ? ORDER BY 1, 2 LIMIT ?",
+                     [run_id, max_videos])
+    for ds, video in vids:
+        _, sc = ws.sql("SELECT frame, score FROM frame_scores WHERE run_id = ? AND dataset = ? AND video = ? "
+                       "ORDER BY frame", [run_id, ds, video])
+        _, gt = ws.sql("SELECT onset, offset, kind, emotion FROM intervals WHERE dataset = ? AND video = ?",
+                       [ds, video])
+        _, pr = ws.sql("SELECT onset, offset, emotion FROM predictions WHERE run_id = ? AND dataset = ? "
+                       "AND video = ?", [run_id, ds, video])
+        frames = np.array([r[0] for r in sc])
+        scores = np.array([r[1] for r in sc], dtype=float)
+        fig, ax = plt.subplots(figsize=(11, 2.6))
+        ymax = float(scores.max()) if scores.size else 1.0
+        for on, off, kind, emo in gt:
+            colour = MICRO_COLOUR if kind == "micro" else MACRO_COLOUR
+            ax.axvspan(on, off, color=colour, alpha=0.25 if kind == "micro" else 0.12, lw=0)
+            if kind == "micro":
+                ax.text((on + off) / 2, ymax * 1.02, emo[:3], ha="center", fontsize=7, color=colour)
+        for on, off, _emo in pr:
+            ax.hlines(-0.05 * max(ymax, 1e-6), on, off, color=PRED_COLOUR, lw=4)
+        ax.plot(frames, scores, color="black", lw=0.8)
+        ax.set_title(f"{ds} / {video}: score (black), GT micro (red), GT macro (blue), predicted (green)",
+                     fontsize=9)
+        ax.set_xlabel("frame")
+        fig.tight_layout()
+        name = f"curve_{ds}_{video}.png".replace("/", "_")
+        fig.savefig(out / name, dpi=90)
+        plt.close(fig)
+        sec.images.append((f"{ds} / {video}", name))
+    if not vids:
+        sec.text.append("No frame scores stored for this run.")
+    return sec
+
+
+def confusion_section(ws: Workspace, run_id: str, out: Path) -> Section:
+    """Confusion matrices of the emotions of predictions that matched a micro ground truth (IoU >= 0.5)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sec = Section("Recognition of spotted micro-expressions")
+    _, rows = ws.sql(
+        "SELECT p.dataset, g.emotion AS gt, p.emotion AS pred FROM predictions p JOIN intervals g "
+        "ON p.dataset = g.dataset AND p.video = g.video AND g.kind = 'micro' "
+        "WHERE p.run_id = ? AND (least(p.offset, g.offset) - greatest(p.onset, g.onset) + 1) >= "
+        "0.5 * (greatest(p.offset, g.offset) - least(p.onset, g.onset) + 1)", [run_id])
+    if not rows:
+        sec.text.append("No prediction overlaps a micro-expression with IoU >= 0.5.")
+        return sec
+    classes = sorted({r[1] for r in rows} | {r[2] for r in rows})
+    for ds in sorted({r[0] for r in rows}):
+        m = np.zeros((len(classes), len(classes)), int)
+        for d, g, p in rows:
+            if d == ds:
+                m[classes.index(g), classes.index(p)] += 1
+        fig, ax = plt.subplots(figsize=(3.6, 3.2))
+        ax.imshow(m, cmap="Blues")
+        for i in range(len(classes)):
+            for j in range(len(classes)):
+                ax.text(j, i, str(m[i, j]), ha="center", va="center", fontsize=9)
+        ax.set_xticks(range(len(classes)), classes, rotation=45, fontsize=8)
+        ax.set_yticks(range(len(classes)), classes, fontsize=8)
+        ax.set_xlabel("predicted")
+        ax.set_ylabel("ground truth")
+        ax.set_title(ds, fontsize=9)
+        fig.tight_layout()
+        name = f"confusion_{ds}.png"
+        fig.savefig(out / name, dpi=90)
+        plt.close(fig)
+        sec.images.append((f"confusion {ds}", name))
+        sec.tables.append((f"confusion {ds} (rows: ground truth)", ["gt \\ pred"] + classes,
+                           [[c] + m[i].tolist() for i, c in enumerate(classes)]))
+    return sec
+
+
+def _markdown(title: str, sections: list[Section]) -> str:
+    lines = [f"# {title}", ""]
+    for s in sections:
+        lines += [f"## {s.title}", ""]
+        lines += [t + "\n" for t in s.text]
+        for caption, cols, rows in s.tables:
+            lines += [f"**{caption}**", "", "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+            lines += ["| " + " | ".join(_fmt(v) for v in r) + " |" for r in rows]
+            lines.append("")
+        for caption, img in s.images:
+            lines += [f"![{caption}]({img})", ""]
+    return "\n".join(lines)
+
+
+def _html(title: str, sections: list[Section]) -> str:
+    e = html.escape
+    parts = [(f"<!doctype html><html><head><meta charset='utf-8'><title>{e(title)}</title><style>"
+             "body{font-family:sans-serif;max-width:1200px;margin:auto}table{border-collapse:collapse;"
+             "margin:8px 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}"
+             "th{background:#eee}img{max-width:100%}</style></head><body>"), f"<h1>{e(title)}</h1>"]
+    for s in sections:
+        parts.append(f"<h2>{e(s.title)}</h2>")
+        parts += [f"<p>{e(t)}</p>" for t in s.text]
+        for caption, cols, rows in s.tables:
+            parts.append(f"<p><b>{e(caption)}</b></p><table><tr>" + "".join(f"<th>{e(c)}</th>" for c in cols)
+                         + "</tr>")
+            parts += ["<tr>" + "".join(f"<td>{e(_fmt(v))}</td>" for v in r) + "</tr>" for r in rows]
+            parts.append("</table>")
+        for caption, img in s.images:
+            parts.append(f"<figure><img src='{e(img)}' alt='{e(caption)}'><figcaption>{e(caption)}"
+                         "</figcaption></figure>")
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def write_report(ws: Workspace, run_id: str, extra_sections: list[Section] | None = None) -> dict[str, Path]:
+    """Write the report of a run (a demo run pulls in its spot and VQA sub-runs); returns file paths."""
+    info = _run_info(ws, run_id)
+    cfg = info.get("config", {})
+    out = ws.root / "reports" / run_id
+    out.mkdir(parents=True, exist_ok=True)
+    sub = cfg.get("sub_runs", {}) if isinstance(cfg, dict) else {}
+    spot_run = sub.get("spot") or (run_id if info.get("kind") == "spot" else None)
+    metric_runs = [r for r in [run_id, *sub.values()] if r]
+    sections = [metrics_section(ws, metric_runs)]
+    if spot_run:
+        sections += [score_curves_section(ws, spot_run, out), confusion_section(ws, spot_run, out)]
+    sections += extra_sections or []
+    timings = cfg.get("stage_seconds") if isinstance(cfg, dict) else None
+    run_sec = Section("Run")
+    run_sec.tables.append(("run", ["key", "value"], [["run_id", run_id], ["kind", info.get("kind")],
+                                                     ["created_at", info.get("created_at")],
+                                                     ["git revision", info.get("git_revision")]]))
+    if timings:
+        run_sec.tables.append(("stage wall time (s)", ["stage", "seconds"],
+                               [[k, round(float(v), 1)] for k, v in timings.items()]))
+    run_sec.text.append("config: " + json.dumps(cfg, sort_keys=True, default=str))
+    sections.append(run_sec)
+    title = f"megc report: {run_id}"
+    md, page = out / "report.md", out / "report.html"
+    md.write_text(_markdown(title, sections))
+    page.write_text(_html(title, sections))
+    return {"markdown": md, "html": page, "folder": out}
