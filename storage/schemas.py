@@ -141,6 +141,86 @@ METRICS = pa.schema([
     _f("value", pa.float64(), "value; null where the official scorer prints nan", nullable=True),
 ])
 
+STR_MATCHES = pa.schema([
+    _f("run_id", pa.string(), "run whose predictions were scored (or the score run for CSV files)"),
+    _f("dataset", pa.string(), "dataset name"),
+    _f("protocol", pa.string(), "megc2025 or strict"),
+    _f("subject", pa.string(), "subject id"),
+    _f("video", pa.string(), "video id"),
+    _f("pred_row", pa.int64(), "1-based row of the prediction in scoring order; null for an FN", nullable=True),
+    _f("pred_onset", pa.int64(), "predicted onset frame; null for an FN", nullable=True),
+    _f("pred_offset", pa.int64(), "predicted offset frame, inclusive; null for an FN", nullable=True),
+    _f("pred_emotion", pa.string(), "predicted class; null for an FN", nullable=True),
+    _f("gt_interval", pa.string(), "matched GT interval_id (CSV: 1-based GT data row); null for an FP",
+       nullable=True),
+    _f("gt_onset", pa.int64(), "GT onset frame; null for an FP", nullable=True),
+    _f("gt_offset", pa.int64(), "GT offset frame, inclusive; null for an FP", nullable=True),
+    _f("gt_emotion", pa.string(), "GT class; null for an FP", nullable=True),
+    _f("iou", pa.float64(), "IoU of a TP pair; null otherwise", nullable=True),
+    _f("outcome", pa.string(), "tp (one row per matched pair), fp or fn"),
+])
+
+# Landmark regions of the `roi_series` table (subject's left/right: dlib points 0-8, 17-21, 36-41, 48 lie on
+# the subject's RIGHT, i.e. the image's left). Geometry lives in tasks.features.REGION_POINTS.
+ROI_REGIONS: dict[str, str] = {
+    "brow_l": "subject's left eyebrow (dlib 22-26)",
+    "brow_r": "subject's right eyebrow (dlib 17-21)",
+    "eye_l": "subject's left eye (dlib 42-47)",
+    "eye_r": "subject's right eye (dlib 36-41)",
+    "nose": "nose wings and tip (dlib 31-35, 30)",
+    "cheek_l": "subject's left cheek, below the eye and lateral of the nose (dlib 42-47, 35, 54, 14)",
+    "cheek_r": "subject's right cheek (dlib 36-41, 31, 48, 2)",
+    "mouth_corner_l": "subject's left mouth corner (dlib 54, 53, 55, 64)",
+    "mouth_corner_r": "subject's right mouth corner (dlib 48, 49, 59, 60)",
+    "upper_lip": "upper lip (dlib 49-53, 61-63)",
+    "lower_lip": "lower lip (dlib 55-59, 65-67)",
+    "chin": "chin (dlib 6-10, below the lower lip)",
+}
+ROI_SERIES = pa.schema(
+    [
+        _f("dataset", pa.string(), "dataset name"),
+        _f("video", pa.string(), "video id"),
+        _f("frame", pa.int64(), "0-based frame i; the flow runs from frame i to frame i + k"),
+        _f("k", pa.int32(), "flow step in frames"),
+    ]
+    + [_f(f"{r}_{c}", pa.float32(), f"{doc}: mean {what} over the region (aligned-face pixels)")
+       for r, doc in ROI_REGIONS.items()
+       for c, what in (("u", "horizontal flow"), ("v", "vertical flow (down +)"), ("mag", "flow magnitude"))]
+    + [_f("config_hash", pa.string(), "hash of the preprocessing config")]
+)
+
+
+VQA_QTYPES = ("coarse", "fine", "au", "au_yes_no", "au_side", "compound")
+VQA_ITEMS = pa.schema([
+    _f("dataset", pa.string(), "dataset name"),
+    _f("split", pa.string(), "train or test (split by subject)"),
+    _f("item_id", pa.string(), "question id, unique in the dataset"),
+    _f("subject", pa.string(), "subject id"),
+    _f("video", pa.string(), "video id"),
+    _f("interval_id", pa.string(), "interval the question is about (or the clip's video id for imported clips)"),
+    _f("qtype", pa.string(), "coarse, fine, au, au_yes_no, au_side or compound"),
+    _f("question", pa.string(), "question text"),
+    _f("answer", pa.string(), "ground-truth answer (lower case); empty for unlabelled test rows"),
+    _f("onset", pa.int64(), "0-based onset frame of the clip", nullable=True),
+    _f("apex", pa.int64(), "0-based apex frame; null when not annotated", nullable=True),
+    _f("offset", pa.int64(), "0-based offset frame, inclusive", nullable=True),
+    _f("source", pa.string(), "the imported MEGC JSONL row as JSON; null for items built from intervals",
+       nullable=True),
+])
+
+VQA_ANSWERS = pa.schema([
+    _f("run_id", pa.string(), "answering run"),
+    _f("dataset", pa.string(), "dataset name"),
+    _f("item_id", pa.string(), "question id (vqa_items.item_id)"),
+    _f("interval_id", pa.string(), "interval / clip id"),
+    _f("qtype", pa.string(), "question type"),
+    _f("question", pa.string(), "question text"),
+    _f("answer", pa.string(), "predicted answer"),
+    _f("gt", pa.string(), "ground-truth answer; null when unknown", nullable=True),
+    _f("engine", pa.string(), "expert or qwen"),
+    _f("input_kind", pa.string(), "frames, oao or flow"),
+])
+
 # Tables kept in the workspace, name -> (schema, partition keys).
 TABLES: dict[str, tuple[pa.Schema, tuple[str, ...]]] = {
     "videos": (VIDEOS, ("dataset",)),
@@ -151,10 +231,14 @@ TABLES: dict[str, tuple[pa.Schema, tuple[str, ...]]] = {
     "qc": (QC, ("dataset", "video")),
     "landmarks": (LANDMARKS, ("dataset", "video")),
     "features": (FEATURES, ("dataset", "video")),
+    "roi_series": (ROI_SERIES, ("dataset", "video")),
     "frame_scores": (FRAME_SCORES, ("run_id", "dataset", "video")),
     "predictions": (PREDICTIONS, ("run_id", "dataset")),
     "runs": (RUNS, ("run_id",)),
     "metrics": (METRICS, ("run_id",)),
+    "str_matches": (STR_MATCHES, ("run_id", "dataset")),
+    "vqa_items": (VQA_ITEMS, ("dataset",)),
+    "vqa_answers": (VQA_ANSWERS, ("run_id", "dataset")),
 }
 
 

@@ -86,7 +86,7 @@ def build_tiny_qwen(folder: str | Path, seed: int = 0) -> Path:
     small = {"shortest_edge": 28 * 28, "longest_edge": 56 * 56}
     processor = Qwen2_5_VLProcessor(
         image_processor=Qwen2VLImageProcessor(size=small),
-        video_processor=Qwen2VLVideoProcessor(size=small, temporal_patch_size=2),
+        video_processor=Qwen2VLVideoProcessor(size=small, temporal_patch_size=2, cap_pixels_per_frame=True),
         tokenizer=tokenizer, chat_template=CHAT_TEMPLATE)
     processor.save_pretrained(folder)
     return folder

@@ -1,0 +1,172 @@
+"""Benchmark of `megc preprocess`: prints one JSON object.
+
+Measures on one synthetic face clip (a real face photo, 1280x1024 frames, small head motion; longer videos
+repeat its frames through the frames table), each figure in this same run:
+- end-to-end frames/s per core of the default config and of the reference config (MEAN: first-frame box,
+  TV-L1 defaults, full-size decode), and their ratio (target >= 40);
+- share of shard time spent in the flow kernel;
+- peak RSS (driver + workers) for a 1-minute and a 10-minute video (target ratio <= 1.25);
+- throughput with 1 and 2 Dask workers (target >= 1.7x).
+Usage: python bench/preprocess.py [--quick] [--home DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+FPS = 30.0
+
+
+def make_clip(folder: Path, n: int = 60, scale: int = 4) -> list[str]:
+    """n JPEG frames of skimage's astronaut face (about 350 px wide at scale 4) with a smooth head motion."""
+    from skimage import data
+
+    folder.mkdir(parents=True, exist_ok=True)
+    img = cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2GRAY)
+    img = cv2.resize(img, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
+    names = []
+    for i in range(n):
+        m = cv2.getRotationMatrix2D((222.0 * scale, 126.0 * scale), 2.0 * np.sin(2 * np.pi * i / n), 1.0)
+        m[:, 2] += (3.0 * scale * np.sin(2 * np.pi * i / n), 2.0 * scale * np.sin(4 * np.pi * i / n))
+        w = cv2.warpAffine(img, m, (img.shape[1], img.shape[0]), borderMode=cv2.BORDER_REFLECT)
+        name = f"{i:05d}.jpg"
+        cv2.imwrite(str(folder / name), w[20 * scale:276 * scale, 62 * scale:382 * scale],
+                    [cv2.IMWRITE_JPEG_QUALITY, 90])
+        names.append(name)
+    return names
+
+
+def add_video(ws, dataset: str, folder: Path, names: list[str], n_frames: int) -> None:
+    """A dataset with one video of n_frames that cycles through the clip's files (forward then backward)."""
+    cycle = names + names[-2:0:-1]
+    h, w = cv2.imread(str(folder / names[0]), cv2.IMREAD_GRAYSCALE).shape
+    ws.replace("videos", [{"dataset": dataset, "subject": "b", "video": "bench", "fps": FPS, "n_frames": n_frames,
+                           "width": w, "height": h, "source_kind": "frames", "path": str(folder),
+                           "first_frame": 0, "labelled": False}], dataset=dataset)
+    ws.replace("frames", [{"dataset": dataset, "video": "bench", "frame": i, "file": cycle[i % len(cycle)],
+                           "filled": False} for i in range(n_frames)], dataset=dataset)
+
+
+class RssSampler:
+    """Samples this process's RSS every 50 ms; `peak_mb` is the largest seen."""
+
+    def __init__(self):
+        import psutil
+
+        self.proc, self.peak_mb, self._stop = psutil.Process(), 0.0, threading.Event()
+        self._t = threading.Thread(target=self._loop, daemon=True)
+
+    def _loop(self):
+        while not self._stop.is_set():
+            self.peak_mb = max(self.peak_mb, self.proc.memory_info().rss / 2 ** 20)
+            time.sleep(0.05)
+
+    def __enter__(self):
+        self._t.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._t.join()
+
+
+def _warm() -> None:
+    """Load dlib's models in a worker before timing."""
+    from tasks.face import _models
+
+    _models()
+
+
+def run(ws, dataset: str, workers: int, **overrides) -> dict:
+    """One preprocess run on a fresh LocalCluster of `workers` processes; summary plus driver peak RSS."""
+    from flows.preprocess import preprocess_flow
+    from flows.runtime import dask_client
+
+    with dask_client(workers=workers) as client:
+        client.run(_warm)
+        with RssSampler() as rss:
+            s = preprocess_flow(dataset, home=str(ws.root), workers=workers, force=True,
+                                dask_address=client.scheduler.address, **overrides)
+    s["driver_peak_rss_mb"] = rss.peak_mb
+    s["fps"] = s["frames"] / s["seconds"]
+    return s
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="shorter videos (1 min -> 20 s, 10 min -> 2 min)")
+    ap.add_argument("--home", default=None, help="workspace folder (default: a temporary one)")
+    args = ap.parse_args()
+    os.environ.setdefault("PREFECT_HOME", str(Path(tempfile.gettempdir()) / "megc-bench-prefect"))
+    from storage.workspace import Workspace
+    from tasks.preprocess_shard import PreprocessConfig, config_dict
+
+    root = Path(args.home or tempfile.mkdtemp(prefix="megc-bench-"))
+    ws = Workspace(root / "home").ensure()
+    names = make_clip(root / "clip")
+    short = 60 if args.quick else 120
+    one_min = int((20 if args.quick else 60) * FPS)
+    ten_min = int((120 if args.quick else 600) * FPS)
+    add_video(ws, "short", root / "clip", names, short)
+    add_video(ws, "one_min", root / "clip", names, one_min)
+    add_video(ws, "ten_min", root / "clip", names, ten_min)
+
+    t0 = time.perf_counter()
+    ref_cfg = {k: v for k, v in config_dict(PreprocessConfig.reference()).items()
+               if k in ("flow", "face_mode", "remove_head_motion", "reduced_decode")}
+    half = short // 2  # two shards: one per worker
+    run(ws, "short", 2, shard_size=half)  # warm-up: Prefect's temporary server, imports
+    d_short = run(ws, "short", 2, shard_size=half)
+    r_short = run(ws, "short", 2, shard_size=half, **ref_cfg)
+    d1 = run(ws, "one_min", 1)
+    d2 = run(ws, "one_min", 2)
+    d10 = run(ws, "ten_min", 2)
+    per_core = {"default_short": d_short["fps"] / 2, "reference_short": r_short["fps"] / 2,
+                "default_1min": d2["fps"] / 2}
+    per_cpu_s = {name: s["frames"] / s["shard_cpu_seconds"]
+                 for name, s in (("default_short", d_short), ("reference_short", r_short), ("default_1min", d2))}
+
+    def peak(s: dict) -> float:
+        return s["driver_peak_rss_mb"] + s["peak_worker_rss_mb"] * 2
+
+    out = {
+        "quick": args.quick,
+        "clip": {"frame_size": [1280, 1024], "fps": FPS, "short_frames": short, "one_min_frames": one_min,
+                 "ten_min_frames": ten_min},
+        "frames_per_s_per_core": {k: round(v, 2) for k, v in per_core.items()},
+        "default_over_reference": {
+            "short_clip": round(per_core["default_short"] / per_core["reference_short"], 1),
+            "default_1min_vs_reference_short": round(per_core["default_1min"] / per_core["reference_short"], 1),
+            "per_cpu_second_short_clip": round(per_cpu_s["default_short"] / per_cpu_s["reference_short"], 1)},
+        "frames_per_cpu_second_in_shards": {k: round(v, 2) for k, v in per_cpu_s.items()},
+        "flow_kernel_share": {"default": round(d2["flow_seconds"] / d2["shard_seconds"], 3),
+                              "reference": round(r_short["flow_seconds"] / r_short["shard_seconds"], 3)},
+        "peak_rss_mb": {"one_min": round(peak(d2), 1), "ten_min": round(peak(d10), 1),
+                        "ratio": round(peak(d10) / peak(d2), 3),
+                        "one_min_parts": {"driver": round(d2["driver_peak_rss_mb"], 1),
+                                          "worker": round(d2["peak_worker_rss_mb"], 1)},
+                        "ten_min_parts": {"driver": round(d10["driver_peak_rss_mb"], 1),
+                                          "worker": round(d10["peak_worker_rss_mb"], 1)}},
+        "throughput_fps": {"1_worker": round(d1["fps"], 2), "2_workers": round(d2["fps"], 2),
+                           "speedup": round(d2["fps"] / d1["fps"], 2),
+                           "shard_cpu_seconds": {"1_worker": d1["shard_cpu_seconds"],
+                                                 "2_workers": d2["shard_cpu_seconds"]},
+                           "shard_wall_seconds": {"1_worker": d1["shard_seconds"], "2_workers": d2["shard_seconds"]}},
+        "cpu_count": os.cpu_count(),
+        "load_avg_1min_at_end": os.getloadavg()[0],
+        "bench_seconds": round(time.perf_counter() - t0, 1),
+    }
+    print(json.dumps(out, indent=2))
+
+
+if __name__ == "__main__":
+    main()

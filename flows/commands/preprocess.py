@@ -1,0 +1,34 @@
+"""CLI: `megc preprocess DATASET` (face alignment, optical flow and features on Dask under Prefect)."""
+
+from __future__ import annotations
+
+import json
+
+import typer
+
+from flows.cli import app
+from flows.common import build_config, reports_errors, workspace
+
+
+@app.command("preprocess")
+@reports_errors
+def preprocess_cmd(
+    dataset: str = typer.Argument(..., help="dataset name in the workspace"),
+    flow: str | None = typer.Option(None, "--flow", help="optical flow: dis (default), farneback, tvl1"),
+    k: str | None = typer.Option(None, "--k", help="flow step: auto = round(0.1 s x fps), or N frames"),
+    face_mode: str | None = typer.Option(None, "--face-mode", help="track (default) or mean (MEAN's)"),
+    workers: int | None = typer.Option(None, "--workers", help="LocalCluster worker processes (2)"),
+    dask_address: str | None = typer.Option(None, "--dask-address", help="tcp://HOST:PORT of a scheduler"),
+    shard_size: int | None = typer.Option(None, "--shard-size", help="frames per shard (256)"),
+    force: bool = typer.Option(False, "--force", help="recompute finished shards"),
+    config: str | None = typer.Option(None, "--config", help="YAML file of PreprocessConfig settings"),
+    sets: list[str] | None = typer.Option(None, "--set", help="key=value setting (repeatable)"),
+) -> None:
+    """Align faces, compute optical flow and write features, roi_series, landmarks and qc (resumable)."""
+    from flows.preprocess import preprocess
+    from tasks.preprocess_shard import PreprocessConfig, config_dict
+
+    cfg = build_config(PreprocessConfig, config, sets, flow=flow, k=k, face_mode=face_mode, workers=workers,
+                       dask_address=dask_address, shard_size=shard_size, force=True if force else None)
+    summary = preprocess(dataset, str(workspace().root), config_dict(cfg.validate()))
+    print(json.dumps(summary, indent=2))

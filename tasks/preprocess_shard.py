@@ -1,0 +1,257 @@
+"""Process one shard end to end (decode, align, flow, features, write its part files): the unit Dask runs."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import resource
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from storage.config import config_hash
+from storage.errors import InputError, MegcError
+from storage.workspace import Workspace
+from tasks.shards import Shard, needed_frames, window
+
+FLOW_METHODS = ("dis", "farneback", "tvl1")
+FACE_MODES = ("track", "mean")
+# Settings that change what is written; the others (workers, addresses, force) only change how it runs.
+CONTENT_FIELDS = ("flow", "k", "face_mode", "detect_every", "smooth", "landmark_every", "remove_head_motion",
+                  "min_face_px", "reduced_decode")
+FAULT_ENV = "MEGC_FAULT_KILL_ONCE"  # test hook: path of a marker file; the first shard to see it missing
+                                    # creates it and kills its own worker process
+
+
+@dataclass
+class PreprocessConfig:
+    """Preprocessing settings (defaults = the fast default pipeline; see `reference()` for MEAN's)."""
+
+    flow: str = "dis"                 # dis | farneback | tvl1
+    k: str = "auto"                   # flow step in frames, or auto = round(0.1 s x fps)
+    face_mode: str = "track"          # track (re-detect, smooth, similarity-align) | mean (first-frame box)
+    detect_every: int = 30            # track: HOG detection at absolute frames that are multiples of this
+    smooth: int = 2                   # track: landmarks averaged over 2*smooth+1 frames
+    landmark_every: int = 3           # track: dlib landmarks fitted at multiples of this, interpolated between
+    remove_head_motion: bool = True   # subtract the nose-bridge mean flow
+    min_face_px: int = 160            # reduced JPEG decode only while the face stays at least this wide
+    reduced_decode: bool = True
+    shard_size: int = 256             # frames owned per shard
+    workers: int = 2                  # LocalCluster worker processes (1 thread each)
+    dask_address: str = ""            # tcp://HOST:PORT of an existing scheduler; empty = LocalCluster
+    retries: int = 2                  # Dask retries of a crashed shard
+    force: bool = False               # recompute finished shards
+
+    def validate(self) -> "PreprocessConfig":
+        """Raise InputError on impossible settings."""
+        if self.flow not in FLOW_METHODS:
+            raise InputError(f"flow must be one of {FLOW_METHODS}, got {self.flow!r}", file="config")
+        if self.face_mode not in FACE_MODES:
+            raise InputError(f"face_mode must be one of {FACE_MODES}, got {self.face_mode!r}", file="config")
+        if str(self.k).lower() != "auto" and (not str(self.k).isdigit() or int(self.k) < 1):
+            raise InputError(f"k must be auto or a positive integer, got {self.k!r}", file="config")
+        for name in ("detect_every", "landmark_every", "shard_size", "workers"):
+            if getattr(self, name) < 1:
+                raise InputError(f"{name} must be >= 1", file="config")
+        if self.smooth < 0:
+            raise InputError("smooth must be >= 0", file="config")
+        return self
+
+    @staticmethod
+    def reference() -> "PreprocessConfig":
+        """MEAN's reference preprocessing: first-frame box, TV-L1 defaults, no head-motion removal."""
+        return PreprocessConfig(flow="tvl1", face_mode="mean", remove_head_motion=False, reduced_decode=False)
+
+
+def content_hash(cfg: PreprocessConfig) -> str:
+    """Hash of the settings that determine the stored features."""
+    return config_hash({f: getattr(cfg, f) for f in CONTENT_FIELDS})
+
+
+def _frame_path(shard: Shard, i: int) -> Path:
+    return Path(shard.path) / shard.files[i]
+
+
+def probe_video(shard: Shard, cfg: dict) -> dict:
+    """Per-video facts every shard needs: face box/size on the first frame with a face, decode factor,
+    detector upsampling, and (mean mode) MEAN's landmarks on the first crop. Returns {'error': ...} on bad input."""
+    import cv2
+
+    from tasks import face
+    from tasks.decode import read_image, read_video_frame, reduce_factor
+
+    c = PreprocessConfig(**cfg)
+    cv2.setNumThreads(1)
+    try:
+        n = shard.n_frames
+        candidates = [0] if c.face_mode == "mean" else sorted({0, n // 4, n // 2, (3 * n) // 4})
+        for i in candidates:
+            if shard.source_kind == "frames":
+                img = read_image(_frame_path(shard, i))
+            else:
+                img = read_video_frame(shard.path, i)
+            if img is None:
+                continue
+            box = face.detect(img, 0)
+            if box is None and max(img.shape) <= 2200:
+                box = face.detect(img, 1)
+            if box is None:
+                continue
+            width = float(box[2] - box[0])
+            factor = reduce_factor(width, c.min_face_px) if c.reduced_decode else 1
+            out = {"frame": i, "box": box.tolist(), "face_width": width, "factor": factor,
+                   "upsample": int(width / factor < face.MIN_DETECT_PX)}
+            if c.face_mode == "mean":
+                crop = face.warp(img, face.box_transform(box))
+                out["points"] = face.mean_points(crop).tolist()
+            return out
+        where = _frame_path(shard, 0) if shard.source_kind == "frames" else shard.path
+        raise InputError(f"no face found (tried frames {candidates})", file=where, frame=candidates[0])
+    except MegcError as exc:
+        return {"error": str(exc)}
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def _maybe_die() -> None:
+    marker = os.environ.get(FAULT_ENV)
+    if marker and not os.path.exists(marker):
+        Path(marker).write_text(str(os.getpid()))
+        os._exit(17)
+
+
+def run_shard(home: str, shard: Shard, probe: dict, cfg: dict) -> dict:
+    """Compute and write one shard's features, roi_series, landmarks and qc parts (qc last = done marker).
+
+    Returns stats; bad input comes back as {'error': message} (not raised, so Dask does not retry it).
+    """
+    _maybe_die()
+    if "error" in probe:
+        return {"video": shard.video, "start": shard.start, "error": probe["error"]}
+    try:
+        return _run(home, shard, probe, PreprocessConfig(**cfg))
+    except MegcError as exc:
+        return {"video": shard.video, "start": shard.start, "error": str(exc)}
+    except Exception as exc:  # unexpected: report with the place it happened, and let the caller decide
+        raise RuntimeError(f"shard {shard.video}@{shard.start}: {exc}\n{traceback.format_exc()}") from exc
+
+
+def _run(home: str, shard: Shard, probe: dict, c: PreprocessConfig) -> dict:
+    import cv2
+
+    from tasks import face
+    from tasks.decode import iter_video, read_image
+    from tasks.features import mean_input, roi_means
+    from tasks.optical_flow import compute_flow, remove_head_motion, strain
+
+    cv2.setNumThreads(1)
+    t0, c0 = time.perf_counter(), time.process_time()
+    n, k, start, end = shard.n_frames, shard.k, shard.start, shard.end
+    factor = int(probe["factor"])
+    chash = content_hash(c)
+    qc: list[dict] = []
+
+    def note(frame: int | None, stage: str, reason: str) -> None:
+        if frame is None or start <= frame < end:  # each frame's issues are reported by the shard owning it
+            qc.append({"dataset": shard.dataset, "video": shard.video, "frame": frame, "stage": stage,
+                       "reason": reason})
+
+    # 1. decode (reduced size) every frame the shard needs
+    need = needed_frames(start, end, n, k, c.face_mode, c.detect_every, c.smooth, c.landmark_every)
+    images: dict[int, np.ndarray | None] = {}
+    if shard.source_kind == "frames":
+        for i in need:
+            img = read_image(_frame_path(shard, i), factor)
+            if img is None:
+                note(i, "decode", f"cannot decode {shard.files[i]}; nearest decodable frame reused")
+            images[i] = img
+    else:
+        for i, img in iter_video(shard.path, need[0], need[-1] + 1, factor, need):
+            images[i] = img
+    t_decode = time.perf_counter() - t0
+
+    # 2. face alignment
+    lo, hi = window(start, end, n, k)
+    where = str(shard.path)
+    if c.face_mode == "track":
+        hint = (np.asarray(probe["box"]) + 0.5) / factor - 0.5
+        tr = face.track(images, lo, hi, n, factor, c.detect_every, c.smooth, int(probe["upsample"]), where,
+                        c.landmark_every, hint)
+        for f, stage, reason in tr.qc:
+            note(f, stage, reason)
+        transforms, points, detected = tr.transform, tr.points, tr.detected
+    else:
+        m = face.box_transform(np.asarray(probe["box"]))
+        pts = np.asarray(probe["points"])
+        transforms = {f: m for f in range(lo, hi + 1)}
+        points = {f: pts for f in range(lo, hi + 1)}
+        detected = {f: images.get(f) is not None for f in range(lo, hi + 1)}
+    good = [f for f in range(lo, hi + 1) if images.get(f) is not None]
+    if not good:
+        raise InputError(f"no decodable frame in frames {lo}..{hi}", file=where, frame=lo)
+    aligned: dict[int, np.ndarray] = {}
+    for f in range(lo, hi + 1):
+        src = f
+        if images.get(f) is None:  # nearest decodable frame, earlier first
+            src = min(good, key=lambda g: (abs(g - f), g))
+        aligned[f] = face.warp(images[src], transforms[f], factor)
+    images.clear()
+    t_face = time.perf_counter() - t0 - t_decode
+
+    # 3. flow and features for the frames this shard owns
+    feat_rows, roi_rows = [], []
+    t_flow = 0.0
+    for i in range(start, min(end, n - k)):
+        tf = time.perf_counter()
+        fl = compute_flow(aligned[i], aligned[i + k], c.flow)
+        t_flow += time.perf_counter() - tf
+        lm = points[i]
+        if c.remove_head_motion:
+            fl = remove_head_motion(fl, lm)
+        e = strain(fl)
+        feat_rows.append({"dataset": shard.dataset, "subject": shard.subject, "video": shard.video, "frame": i,
+                          "k": k, "mean_input": mean_input(fl, e, lm).ravel(), "config_hash": chash})
+        roi_rows.append({"dataset": shard.dataset, "video": shard.video, "frame": i, "k": k,
+                         **roi_means(fl, lm), "config_hash": chash})
+    if start == 0 and n <= k:
+        note(None, "flow", f"video has {n} frames, not more than k={k}: no flow features")
+    lm_rows = [{"dataset": shard.dataset, "video": shard.video, "frame": f,
+                "points": np.asarray(points[f], np.float32).ravel(),
+                "transform": np.asarray(transforms[f], np.float32).ravel(),
+                "detected": bool(detected[f]), "config_hash": chash} for f in range(start, end)]
+
+    # 4. write; the qc part goes last and marks the shard finished
+    key = {"dataset": shard.dataset, "video": shard.video}
+    ws = Workspace(home)
+    ws.write("features", _features_table(feat_rows), part=shard.part, **key)
+    ws.write("roi_series", roi_rows, part=shard.part, **key)
+    ws.write("landmarks", lm_rows, part=shard.part, **key)
+    ws.write("qc", qc, part=shard.part, **key)
+    total = time.perf_counter() - t0
+    return {"video": shard.video, "start": start, "frames": end - start, "features": len(feat_rows),
+            "qc": len(qc), "seconds": total, "cpu_s": time.process_time() - c0, "decode_s": t_decode,
+            "face_s": t_face, "flow_s": t_flow,
+            "peak_rss_mb": _peak_rss_mb(), "pid": os.getpid()}
+
+
+def _features_table(rows: list[dict]):
+    """Build the features table column-wise (fast for the 5292-float arrays)."""
+    import pyarrow as pa
+
+    from storage.schemas import FEATURES, MEAN_INPUT_SIZE
+
+    flat = np.concatenate([r["mean_input"] for r in rows]) if rows else np.zeros(0, np.float32)
+    arr = pa.FixedSizeListArray.from_arrays(pa.array(flat, pa.float32()), MEAN_INPUT_SIZE)
+    cols = {name: [r[name] for r in rows] for name in ("dataset", "subject", "video", "frame", "k", "config_hash")}
+    return pa.table({**{c: pa.array(cols[c], FEATURES.field(c).type) for c in cols}, "mean_input": arr}
+                    ).select(FEATURES.names)
+
+
+def config_dict(cfg: PreprocessConfig) -> dict:
+    """The config as a plain dict (what crosses to the workers)."""
+    return dataclasses.asdict(cfg)

@@ -1,0 +1,217 @@
+"""Expert VQA engine on a small real-pixel dataset: inputs (Dask), heads, answers, scoring; and the mini maker.
+
+`make_mini` writes a tiny labelled dataset into a workspace: a real face photograph whose brows or mouth corners
+move (AU-like local warps) through each micro interval, so dlib, optical flow and the heads see real motion.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+# class -> (fine, AUs, landmark anchors (index, dx, dy) of the motion)
+_CLASSES = {
+    "positive": ("happiness", ["AU12"], [(48, -1.0, -0.8), (54, 1.0, -0.8)]),
+    "surprise": ("surprise", ["AU1", "AU2"], [(19, 0.0, -1.0), (24, 0.0, -1.0), (21, 0.0, -1.0), (22, 0.0, -1.0)]),
+    "negative": ("disgust", ["AU4"], [(20, 0.6, 0.8), (21, 0.6, 0.8), (23, -0.6, 0.8), (22, -0.6, 0.8)]),
+}
+
+
+def _face(brightness: float) -> tuple[np.ndarray, np.ndarray]:
+    import cv2
+
+    from tasks.synth.identities import detect, photo
+
+    g = cv2.cvtColor(photo("astronaut"), cv2.COLOR_RGB2GRAY)[30:230, 120:320]
+    g = cv2.resize(g, (256, 256), interpolation=cv2.INTER_CUBIC)
+    g = np.clip(g.astype(np.float32) * brightness, 0, 255).astype(np.uint8)
+    _, pts = detect(g)
+    return g, pts
+
+
+def _warp(img: np.ndarray, pts: np.ndarray, anchors: list, amp: float, side: str | None) -> np.ndarray:
+    import cv2
+
+    h, w = img.shape
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    dx = np.zeros((h, w), np.float32)
+    dy = np.zeros((h, w), np.float32)
+    for idx, ax, ay in anchors:
+        if side == "left" and idx == 48 or side == "right" and idx == 54:
+            continue  # subject's left is the image's right (landmark 54)
+        cx, cy = pts[idx]
+        g = np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / (2 * 9.0 ** 2))
+        dx += amp * ax * g
+        dy += amp * ay * g
+    return cv2.remap(img, xx - dx, yy - dy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+
+
+def make_mini(ws, dataset: str = "mini", subjects: int = 4, per_subject: int = 3, n_frames: int = 14) -> list[dict]:
+    """Write videos/frames/intervals of a tiny dataset (one micro interval per video); returns the intervals."""
+    import cv2
+
+    classes = list(_CLASSES)
+    videos, frames, intervals = [], [], []
+    k = 0
+    for s in range(subjects):
+        base, pts = _face(0.85 + 0.1 * s)
+        for v in range(per_subject):
+            coarse = classes[k % 3]
+            fine, aus, anchors = _CLASSES[coarse]
+            side = ("left", "right")[(k // 3) % 2] if coarse == "positive" else None
+            vid = f"s{s}_v{v}"
+            folder = Path(ws.root) / "raw" / dataset / vid
+            folder.mkdir(parents=True, exist_ok=True)
+            onset, apex, offset = 3, 7, 11
+            for f in range(n_frames):
+                amp = 0.0 if f < onset or f > offset else 3.5 * (1 - abs(f - apex) / (apex - onset + 1))
+                cv2.imwrite(str(folder / f"img{f + 1:03d}.png"), _warp(base, pts, anchors, amp, side))
+                frames.append({"dataset": dataset, "video": vid, "frame": f, "file": f"img{f + 1:03d}.png",
+                               "filled": False})
+            videos.append({"dataset": dataset, "subject": f"s{s}", "video": vid, "fps": 30.0, "n_frames": n_frames,
+                           "width": 256, "height": 256, "source_kind": "frames", "path": str(folder),
+                           "first_frame": 1, "labelled": True})
+            intervals.append({"dataset": dataset, "subject": f"s{s}", "video": vid, "interval_id": f"{vid}_1",
+                              "onset": onset, "apex": apex if k % 4 else None, "offset": offset, "kind": "micro",
+                              "emotion": coarse, "emotion_fine": fine, "aus": aus, "side": side,
+                              "source_file": "mini.csv", "source_row": k + 2})
+            k += 1
+    ws.write("videos", videos, dataset=dataset)
+    ws.write("frames", frames, dataset=dataset)
+    ws.write("intervals", intervals, dataset=dataset)
+    return intervals
+
+
+@pytest.fixture(scope="module")
+def mini_ws(tmp_path_factory, dask_local):
+    """A built mini dataset with its VQA items and expert heads trained on the train split."""
+    from flows.vqa import vqa_build, vqa_train
+    from storage.workspace import Workspace
+
+    ws = Workspace(tmp_path_factory.mktemp("vqa") / "home").ensure()
+    make_mini(ws, subjects=4, per_subject=3)
+    built = vqa_build("mini", str(ws.root), test_subjects=["s3"])
+    trained = vqa_train("mini", "expert", str(ws.root), dask_address=dask_local.scheduler.address)
+    return ws, built, trained
+
+
+def test_inputs_are_cached_pngs_with_estimated_apex(mini_ws, dask_local):
+    import cv2
+
+    from tasks.vqa_inputs import build_inputs
+
+    ws, _, _ = mini_ws
+    ivs = ws.read("intervals", dataset="mini").to_pylist()
+    metas = build_inputs(ws, "mini", ivs, 8, dask_local)
+    assert set(metas) == {iv["interval_id"] for iv in ivs}
+    m = metas["s0_v0_1"]  # apex not annotated (k = 0): estimated from motion, inside the clip
+    assert m["apex_source"] == "estimated" and 5 <= m["apex"] <= 9
+    assert len(m["frames"]) == 8 and len(m["oao"]) == 3
+    flow = cv2.imread(m["flow"])
+    assert flow.shape == (128, 128, 3) and flow[..., :].max() > 100  # visible motion coded in value
+    face = cv2.imread(m["frames"][0], cv2.IMREAD_GRAYSCALE)
+    assert face.shape == (128, 128) and face.std() > 10
+    # cached: the meta file is reused, the PNG is not rewritten
+    before = Path(m["flow"]).stat().st_mtime_ns
+    again = build_inputs(ws, "mini", ivs[:1], 8, None)
+    assert again[ivs[0]["interval_id"]] == metas[ivs[0]["interval_id"]]
+    assert Path(m["flow"]).stat().st_mtime_ns == before
+
+
+def test_expert_trains_answers_and_scores(mini_ws, dask_local):
+    from flows.vqa import vqa_answer
+    from models.expert import load_expert
+
+    ws, built, trained = mini_ws
+    assert built["test_subjects"] == ["s3"] and built["train"] > built["test"] > 0
+    card = load_expert(ws, trained["model"]).card
+    assert card["aus"] == ["AU1", "AU2", "AU4", "AU12"] and card["has_side"]
+    assert (ws.root / "models" / trained["model"] / "model.safetensors").is_file()
+    out = vqa_answer("mini", "expert", str(ws.root), "oao", split="all", dask_address=dask_local.scheduler.address)
+    rows = ws.read("vqa_answers", run_id=out["run_id"], dataset="mini").to_pylist()
+    assert len(rows) == built["items"]
+    coarse = [r for r in rows if r["qtype"] == "coarse"]
+    # brows up / brows down / mouth corners up are separable: the train subjects are answered right
+    assert sum(r["answer"] == r["gt"] for r in coarse) >= len(coarse) - 1
+    for r in rows:
+        if r["qtype"] == "compound":
+            assert r["answer"].startswith("The action unit") and "coarse expression class is" in r["answer"]
+    s = out["scores"]
+    assert 0.6 <= s["coarse"]["uf1"] <= 1.0 and 0.0 <= s["bleu"] <= 1.0 and s["missing"] == 0
+    _, got = ws.sql("SELECT name, value FROM metrics WHERE run_id = ? AND protocol = 'vqa' AND dataset = 'overall'",
+                    [out["run_id"]])
+    assert dict(got)["coarse_uf1"] == pytest.approx(s["coarse"]["uf1"])
+    assert dict(got)["average"] == pytest.approx(s["average"])
+
+
+def test_export_writes_submission_rows(mini_ws, dask_local, tmp_path):
+    from flows.vqa import export_vqa, vqa_answer
+
+    ws, built, _ = mini_ws
+    out = vqa_answer("mini", "expert", str(ws.root), "flow", dask_address=dask_local.scheduler.address)
+    files = export_vqa(ws, out["run_id"], tmp_path)
+    assert [f.name for f in files] == ["me_vqa_mini_test_pred.jsonl"]
+    rows = [json.loads(line) for line in files[0].read_text().splitlines()]
+    assert len(rows) == built["test"] and all(set(r) == {"video_id", "video", "question", "answer"} for r in rows)
+    assert all(r["answer"] for r in rows) and rows[0]["video"] == "s3_v0_1"
+
+
+def test_cli_qwen_engine_with_hints_and_errors(mini_ws, dask_local, tmp_path):
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+    from tiny_qwen import build_tiny_qwen
+
+    ws, built, _ = mini_ws
+    vlm = build_tiny_qwen(tmp_path / "tiny")
+    home = str(ws.root)
+    run = CliRunner().invoke(app, ["--home", home, "vqa", "answer", "mini", "--engine", "qwen", "--vlm", str(vlm),
+                                   "--input", "flow", "--hints", "--set", "use_ray=false", "--set",
+                                   "max_new_tokens=4", "--set", f"dask_address={dask_local.scheduler.address}"])
+    assert run.exit_code == 0, run.output
+    out = json.loads(run.stdout[run.stdout.index("{"):])
+    rows = ws.read("vqa_answers", run_id=out["run_id"], dataset="mini").to_pylist()
+    assert len(rows) == built["test"] and {r["engine"] for r in rows} == {"qwen"}
+    assert out["scores"]["n"] == built["test"]
+    bad = CliRunner().invoke(app, ["--home", home, "vqa", "answer", "mini", "--engine", "qwen"])
+    assert bad.exit_code == 2 and "needs --vlm" in bad.output
+    wrong = CliRunner().invoke(app, ["--home", home, "vqa", "answer", "mini", "--engine", "qwen", "--vlm",
+                                     str(tmp_path)])
+    assert wrong.exit_code == 2 and "no config.json" in wrong.output
+    exp = CliRunner().invoke(app, ["--home", home, "export", "vqa", "--run", out["run_id"], "--out",
+                                   str(tmp_path / "sub")])
+    assert exp.exit_code == 0 and (tmp_path / "sub" / "me_vqa_mini_test_pred.jsonl").is_file()
+
+
+def test_expert_takes_coarse_from_a_registered_mean_and_constrains_fine(ws):
+    import torch
+
+    from models.expert import ExpertSettings, load_expert, save_expert, train_expert
+    from models.mean import MEAN, state_arrays
+    from models.registry import save_model
+
+    rng = np.random.default_rng(0)
+    feats = rng.normal(size=(12, 183)).astype(np.float32)
+    labels = [{"coarse": c, "fine": f, "aus": a, "side": None} for c, f, a in
+              [("positive", "happiness", ["AU12"]), ("negative", "disgust", ["AU4"]),
+               ("negative", "anger", ["AU4", "AU7"])] * 4]
+    save_expert(ws, "ex", train_expert(feats, labels, ExpertSettings(steps=50)))
+    torch.manual_seed(0)
+    mean = MEAN(2)
+    with torch.no_grad():  # a MEAN that always says its second class, "surprise"
+        mean.rec.dense.weight.zero_()
+        mean.rec.dense.bias.copy_(torch.tensor([0.0, 5.0]))
+    save_model(ws, "mean-x", state_arrays(mean), {"classes": ["negative", "surprise"]})
+    expert = load_expert(ws, "ex", "mean-x")
+    preds = expert.predict(feats[:3], rng.random((3, 3, 42, 42)).astype(np.float32))
+    assert [p["coarse"] for p in preds] == ["surprise"] * 3
+    assert all(p["fine"] == "surprise" for p in preds)  # no trained fine label of that class: its default
+    own = load_expert(ws, "ex").predict(feats)
+    for p in own:
+        assert {"positive": {"happiness"}, "negative": {"disgust", "anger"}}[p["coarse"]] >= {p["fine"]}
+        assert p["aus"] and set(p["aus"]) <= {"AU4", "AU7", "AU12"}
+    with pytest.raises(Exception, match="not a VQA expert"):
+        load_expert(ws, "mean-x")
