@@ -15,6 +15,7 @@ import numpy as np
 from storage.workspace import Workspace
 
 MICRO_COLOUR, MACRO_COLOUR, PRED_COLOUR = "tab:red", "tab:blue", "tab:green"
+VQA_PER_QUESTION = ("bleu", "rouge1", "accuracy")
 
 
 @dataclass
@@ -60,8 +61,17 @@ def metrics_section(ws: Workspace, run_ids: list[str]) -> Section:
             names.append(name)
     for proto in sorted({p for p, _ in by}):
         keys = [n for n in names if any(n in by[(p, d)] for p, d in by if p == proto)]
+        if proto == "vqa":
+            per_q = [n for n in keys if n.rsplit("_", 1)[-1] in VQA_PER_QUESTION and n.count("_") >= 1
+                     and n.rsplit("_", 1)[0] not in ("coarse", "fine")]
+            keys = [n for n in keys if n not in per_q]
+            qtypes = sorted({n.rsplit("_", 1)[0] for n in per_q})
+            overall = by.get(("vqa", "overall"), {})
+            sec.tables.append(("VQA per question type (overall)", ["question type", *VQA_PER_QUESTION],
+                               [[q] + [_fmt(overall.get(f"{q}_{m}")) for m in VQA_PER_QUESTION] for q in qtypes]))
         table = [[ds] + [_fmt(by[(p, ds)].get(n)) for n in keys] for p, ds in sorted(by) if p == proto]
-        sec.tables.append((f"protocol: {proto}", ["dataset"] + keys, table))
+        sec.tables.insert(0 if proto != "vqa" else len(sec.tables) - 1,
+                          (f"protocol: {proto}", ["dataset", *keys], table))
     return sec
 
 

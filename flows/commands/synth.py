@@ -52,5 +52,5 @@ def synth_cmd(
         ws = workspace()
         run_id = new_run_id("synth")
         record_run(ws, run_id, "synth", {"seed": seed, "out": str(res.root), "config": res.config})
-        s = run_ingest(ws, res.adapter, res.root, dataset=dataset or res.root.name)
+        s = run_ingest(ws, res.adapter, res.root, dataset=dataset or res.root.name, fps=res.fps)
         print(f"ingested as {s['dataset']}: {s['intervals']} intervals, {s['events']} events; run {run_id}")

@@ -30,7 +30,7 @@ def make_dataset(ws: Workspace, preset: str | SynthConfig = "tiny", out: Path | 
     root = Path(out) if out is not None else ws.path("synth", name)
     res = SynthResult.load(root) if (root / GROUND_TRUTH_FILE).exists() else generate(cfg, root, seed)
     if not ws.files("videos", dataset=name) or not (root / GROUND_TRUTH_FILE).exists():
-        ingest(ws, ADAPTER_OF_FORMAT[res.format], root, dataset=name)
+        ingest(ws, ADAPTER_OF_FORMAT[res.format], root, dataset=name, fps=res.fps)
     return name
 
 

@@ -35,6 +35,11 @@ class SynthResult:
     apex_displacement: list[dict] = field(default_factory=list)  # per interval: peak field displacement, px
 
     @property
+    def fps(self) -> float | None:
+        """The rendered frame rate (frame-folder layouts cannot store it, so ingest is told)."""
+        return float(self.videos[0]["fps"]) if self.videos else None
+
+    @property
     def adapter(self) -> str:
         """Name of the adapter that ingests this dataset."""
         return ADAPTER_OF_FORMAT[self.format]

@@ -1,0 +1,47 @@
+"""CLI: `megc demo` (the whole pipeline on built-in data) and `megc report RUN`."""
+
+from __future__ import annotations
+
+import typer
+
+from flows.cli import app
+from flows.common import build_config, print_table, reports_errors, workspace
+
+
+@app.command()
+@reports_errors
+def demo(preset: str = typer.Option(None, help="synthetic preset: tiny, demo (default), samm, bench"),
+         seed: int = typer.Option(None, help="random seed of the synthetic data"),
+         vlm: str = typer.Option(None, "--vlm", help="local Qwen2.5-VL folder (default: expert engine)"),
+         vqa_input: str = typer.Option(None, "--input", help="VQA input: frames, oao or flow"),
+         split: str = typer.Option(None, help="MEAN split: holdout or loso"),
+         config: str = typer.Option(None, "--config", help="YAML file of DemoConfig settings"),
+         sets: list[str] = typer.Option(None, "--set", help="key=value setting (repeatable)")) -> None:
+    """Run the main job on built-in synthetic data: data -> features -> MEAN -> STR -> VQA -> report."""
+    from flows.demo import DemoConfig
+
+    cfg = build_config(DemoConfig, config, sets, preset=preset, seed=seed, vlm=vlm, vqa_input=vqa_input,
+                       split=split)
+    ws = workspace()
+    print(f"megc demo: preset {cfg.preset}, workspace {ws.root}")
+    from flows.demo import demo_flow
+    from storage.config import to_dict
+
+    out = demo_flow(str(ws.root), **to_dict(cfg))
+    _, rows = ws.sql("SELECT dataset, protocol, name, value FROM metrics WHERE list_contains($ids, run_id) "
+                     "AND name IN ('spot_f1', 'analysis_f1', 'strs', 'coarse_uf1', 'coarse_uar', 'fine_uf1', "
+                     "'fine_uar', 'bleu', 'rouge1', 'average') ORDER BY protocol, dataset, name",
+                     {"ids": list(out["sub_runs"].values())})
+    print_table(["dataset", "protocol", "metric", "value"], rows, title=f"megc demo summary ({out['run_id']})")
+    print_table(["stage", "seconds"], [[k, v] for k, v in out["timings"].items()], title="stage wall time")
+    print(f"report: {out['report']}")
+
+
+@app.command()
+@reports_errors
+def report(run: str = typer.Argument(..., help="run id (see `megc runs`)")) -> None:
+    """Write the HTML and Markdown report of a run into the workspace."""
+    from tasks.report import write_report
+
+    paths = write_report(workspace(), run)
+    print(f"report: {paths['html']}\nmarkdown: {paths['markdown']}")
