@@ -96,6 +96,8 @@ def main() -> None:
         "folds": len(card["folds"]), "final_model": not args.no_final,
         "train_wall_s": round(train_s, 1), "train_wall_in_flow_s": card["train_wall_s"],
         "spot_wall_s": round(spot_s, 1), "spot_frames_per_s": round(n_frames / spot_s, 1),
+        "fold_cpu_s": [f["stats"].get("cpu_s") for f in card["folds"]],
+        "fold_wall_s": [f["stats"].get("wall_s") for f in card["folds"]],
         "validation": card["validation"],
         "reference_post": _figures(ref["scores"]), "megc_post": _figures(megc["scores"]),
         "reference_post_only_labelled_videos": _figures(labelled["scores"]),

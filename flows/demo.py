@@ -75,12 +75,12 @@ def demo(home: str, config: dict) -> dict:
     timings: dict[str, float] = {}
     sub: dict[str, str] = {}
 
-    def stage(name: str, fn, *args, **kwargs):
+    def stage(label: str, fn, *args, **kwargs):
         t0 = time.perf_counter()
-        log.warning("demo: %s ...", name)
+        log.warning("demo: %s ...", label)
         out = fn(*args, **kwargs)
-        timings[name] = round(time.perf_counter() - t0, 2)
-        log.warning("demo: %s done in %.1f s", name, timings[name])
+        timings[label] = round(time.perf_counter() - t0, 2)
+        log.warning("demo: %s done in %.1f s", label, timings[label])
         return out
 
     dataset = stage("synthesize + ingest", make_dataset, ws, cfg.preset, seed=cfg.seed, fmt=cfg.fmt)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 from pathlib import Path
 from collections.abc import Iterator
@@ -20,14 +21,16 @@ def prefect_defaults() -> None:
 def dask_client(address: str | None = None, workers: int = 2, threads_per_worker: int = 1,
                 memory_limit: str = "auto") -> Iterator["distributed.Client"]:  # noqa: F821
     """A Dask client: to the scheduler at `address`, else to a LocalCluster started here."""
+    os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")  # inherited by worker processes
     from distributed import Client, LocalCluster
 
+    logging.getLogger("distributed").setLevel(logging.WARNING)
     if address:
         with Client(address) as client:
             yield client
         return
     with LocalCluster(n_workers=workers, threads_per_worker=threads_per_worker, processes=True,
-                      dashboard_address=None, memory_limit=memory_limit) as cluster, Client(cluster) as client:
+                      dashboard_address=":0", memory_limit=memory_limit) as cluster, Client(cluster) as client:
         yield client
 
 

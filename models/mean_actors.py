@@ -52,8 +52,11 @@ def _threads(num_cpus: float) -> None:
 
 def run_fold(job: FoldJob, load: Loader, num_cpus: float = 1.0) -> dict[str, Any]:
     """Train one fold (spotting, then recognition with the rest frozen) and validate on its held-out plans."""
+    import time
+
     import torch
 
+    t0, c0 = time.perf_counter(), time.process_time()
     _threads(num_cpus)
     torch.manual_seed(job.params.seed)
     model = MEAN(job.n_classes)
@@ -78,6 +81,8 @@ def run_fold(job: FoldJob, load: Loader, num_cpus: float = 1.0) -> dict[str, Any
         xv, yv = load(job.val_rec)
         _, p = predict(model, xv)
         stats.update(val_rec_acc=float(np.mean(p.argmax(1) == yv)), val_n_rec=len(yv))
+    # CPU seconds show the work independently of other load on a shared machine
+    stats.update(wall_s=round(time.perf_counter() - t0, 2), cpu_s=round(time.process_time() - c0, 2))
     return {"fold": job.fold, "weights": state_arrays(model.cpu()), "stats": stats}
 
 

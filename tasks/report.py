@@ -88,21 +88,22 @@ def score_curves_section(ws: Workspace, run_id: str, out: Path, max_videos: int 
     for ds, video in vids:
         _, sc = ws.sql("SELECT frame, score FROM frame_scores WHERE run_id = ? AND dataset = ? AND video = ? "
                        "ORDER BY frame", [run_id, ds, video])
-        _, gt = ws.sql("SELECT onset, offset, kind, emotion FROM intervals WHERE dataset = ? AND video = ?",
+        _, gt = ws.sql("SELECT onset, \"offset\", kind, emotion FROM intervals WHERE dataset = ? AND video = ?",
                        [ds, video])
-        _, pr = ws.sql("SELECT onset, offset, emotion FROM predictions WHERE run_id = ? AND dataset = ? "
+        _, pr = ws.sql("SELECT onset, \"offset\", emotion FROM predictions WHERE run_id = ? AND dataset = ? "
                        "AND video = ?", [run_id, ds, video])
         frames = np.array([r[0] for r in sc])
         scores = np.array([r[1] for r in sc], dtype=float)
         fig, ax = plt.subplots(figsize=(11, 2.6))
-        ymax = float(scores.max()) if scores.size else 1.0
+        ymin, ymax = (float(scores.min()), float(scores.max())) if scores.size else (0.0, 1.0)
+        span = max(ymax - ymin, 1e-6)
         for on, off, kind, emo in gt:
             colour = MICRO_COLOUR if kind == "micro" else MACRO_COLOUR
             ax.axvspan(on, off, color=colour, alpha=0.25 if kind == "micro" else 0.12, lw=0)
             if kind == "micro":
-                ax.text((on + off) / 2, ymax * 1.02, emo[:3], ha="center", fontsize=7, color=colour)
+                ax.text((on + off) / 2, ymax + 0.03 * span, emo[:3], ha="center", fontsize=7, color=colour)
         for on, off, _emo in pr:
-            ax.hlines(-0.05 * max(ymax, 1e-6), on, off, color=PRED_COLOUR, lw=4)
+            ax.hlines(ymin - 0.08 * span, on, off, color=PRED_COLOUR, lw=4)
         ax.plot(frames, scores, color="black", lw=0.8)
         ax.set_title(f"{ds} / {video}: score (black), GT micro (red), GT macro (blue), predicted (green)",
                      fontsize=9)
@@ -128,8 +129,8 @@ def confusion_section(ws: Workspace, run_id: str, out: Path) -> Section:
     _, rows = ws.sql(
         "SELECT p.dataset, g.emotion AS gt, p.emotion AS pred FROM predictions p JOIN intervals g "
         "ON p.dataset = g.dataset AND p.video = g.video AND g.kind = 'micro' "
-        "WHERE p.run_id = ? AND (least(p.offset, g.offset) - greatest(p.onset, g.onset) + 1) >= "
-        "0.5 * (greatest(p.offset, g.offset) - least(p.onset, g.onset) + 1)", [run_id])
+        "WHERE p.run_id = ? AND (least(p.\"offset\", g.\"offset\") - greatest(p.onset, g.onset) + 1) >= "
+        "0.5 * (greatest(p.\"offset\", g.\"offset\") - least(p.onset, g.onset) + 1)", [run_id])
     if not rows:
         sec.text.append("No prediction overlaps a micro-expression with IoU >= 0.5.")
         return sec

@@ -351,7 +351,7 @@ def score_str_run(ws: Workspace, run_id: str, dataset: str | None = None,
             m = matches.filter(keep)
         scored[f"{scope}/{proto}"] = (res, m)
     stored = ws.read("predictions", columns=["dataset"], run_id=run_id).column("dataset").to_pylist()
-    only = set(tables) == set(stored)
+    only = set(stored) <= set(tables)
     if len(tables) == 1 and only:
         # the run holds one dataset: its pooled figures are that dataset's
         d = next(iter(tables))

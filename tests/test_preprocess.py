@@ -53,7 +53,7 @@ def clips(tmp_path_factory) -> dict:
     """Frame folders shared by the tests: a plain face, a 4x larger one, one with a corrupt frame file."""
     root = tmp_path_factory.mktemp("clips")
     out = {"a": (root / "a", make_frames(root / "a")),
-           "big": (root / "big", make_frames(root / "big", scale=4))}
+           "big": (root / "big", make_frames(root / "big", n=12, scale=4))}
     bad = root / "bad"
     files = make_frames(bad)
     (bad / files[10]).write_bytes(b"not a jpeg at all")
@@ -156,8 +156,8 @@ def test_similarity_recovers_a_known_transform():
 
 # ---- one shard, no services --------------------------------------------------------------------------------
 
-def _shard(folder: Path, files: list[str], start: int, end: int, n: int = N, k: int = 3) -> Shard:
-    return Shard("d", "s1", "v", "frames", str(folder), 30.0, n, k, start, end, dict(enumerate(files)))
+def _shard(folder: Path, files: list[str], start: int, end: int, k: int = 3) -> Shard:
+    return Shard("d", "s1", "v", "frames", str(folder), 30.0, len(files), k, start, end, dict(enumerate(files)))
 
 
 def _run_cuts(home: Path, folder: Path, files: list[str], cuts, cfg: dict):
