@@ -20,11 +20,12 @@ def prefect_defaults() -> None:
 @contextlib.contextmanager
 def dask_client(address: str | None = None, workers: int = 2, threads_per_worker: int = 1,
                 memory_limit: str = "auto") -> Iterator["distributed.Client"]:  # noqa: F821
-    """A Dask client: to the scheduler at `address`, else to a LocalCluster started here."""
+    """A Dask client: to the scheduler at `address` (else $MEGC_DASK_ADDRESS), else to a LocalCluster here."""
     os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")  # inherited by worker processes
     from distributed import Client, LocalCluster
 
     logging.getLogger("distributed").setLevel(logging.WARNING)
+    address = address or os.environ.get("MEGC_DASK_ADDRESS") or None
     if address:
         with Client(address) as client:
             yield client
@@ -35,7 +36,7 @@ def dask_client(address: str | None = None, workers: int = 2, threads_per_worker
 
 
 def ray_init(address: str | None = None, num_cpus: int | None = None, temp_dir: str | Path | None = None) -> None:
-    """Connect to the Ray cluster at `address`, else start a local Ray (no dashboard); idempotent."""
+    """Connect to the Ray cluster at `address` (else $MEGC_RAY_ADDRESS), else start a local Ray; idempotent."""
     import ray
 
     if ray.is_initialized():
@@ -43,6 +44,7 @@ def ray_init(address: str | None = None, num_cpus: int | None = None, temp_dir: 
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     os.environ.setdefault("RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO", "0")
+    address = address or os.environ.get("MEGC_RAY_ADDRESS") or None
     if address:
         ray.init(address=address, log_to_driver=False)
         return

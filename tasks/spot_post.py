@@ -1,8 +1,8 @@
 """Post-processing of per-frame MEAN outputs into ME intervals: smoothing, threshold, peaks, emotion.
 
 Two methods share the steps: "reference" (PROTOCOL section 4: T = mean + p (max - mean), interval
-[peak - k', peak + k']) and "megc" (robust per-video threshold with an absolute floor, the interval centred
-k'/2 later to undo the pseudo-label window's lead, and non-maximum suppression of overlapping intervals).
+[peak - k', peak + k']) and "megc" (robust per-video threshold median + z * MAD with an optional absolute
+floor, an optional shift of the interval centre, and non-maximum suppression of overlapping intervals).
 """
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ class PostConfig:
     smooth_factor: float = 2.0      # box filter width = smooth_factor * k'
     distance_factor: float = 1.0    # find_peaks distance = distance_factor * k'
     half_width_factor: float = 1.0  # interval = [peak - h, peak + h], h = half_width_factor * k'
-    robust_z: float = 8.0           # megc threshold: median + robust_z * 1.4826 * MAD ...
+    robust_z: float = 4.0           # megc threshold: median + robust_z * 1.4826 * MAD ...
     min_score: float = float("-inf")  # ... and at least this absolute score (off by default)
-    shift_factor: float = 0.5       # megc: interval centre = peak + shift_factor * k'
+    shift_factor: float = 0.0       # megc: interval centre = peak + shift_factor * k' (0.5 scored lower, bench)
     nms_iou: float = 0.3            # megc: drop an interval overlapping a higher one by this IoU or more
 
 

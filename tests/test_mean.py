@@ -204,3 +204,19 @@ def test_loso_training_on_ray_learns(ws, ray_local):
                          "offset": on + p["offset"] - p["onset"], "emotion": p["emotion"]})
         chance.append(score_str(pa.Table.from_pylist(rand), gt)["spotting"]["f1"])
     assert learned >= 0.3 and learned > float(np.mean(chance)) + 0.25, (learned, chance)
+
+
+def test_fold_splits():
+    from flows.train_mean import TrainMeanConfig, _folds
+    from storage.errors import InputError
+
+    subjects = ["a", "b", "c", "d", "e"]
+    assert _folds(subjects, TrainMeanConfig()) == [(f"fold{i:02d}", [s]) for i, s in enumerate(subjects)]
+    assert _folds(subjects, TrainMeanConfig(split="holdout")) == [("holdout", ["d", "e"])]  # ceil(25%), sorted
+    assert _folds(subjects, TrainMeanConfig(split="holdout", holdout_fraction=0.5)) == [("holdout", ["c", "d", "e"])]
+    assert _folds(subjects, TrainMeanConfig(split="holdout", holdout_subjects=["a"])) == [("holdout", ["a"])]
+    for bad in (TrainMeanConfig(split="holdout", holdout_subjects=["zz"]), TrainMeanConfig(split="kfold")):
+        with pytest.raises(InputError):
+            _folds(subjects, bad)
+    with pytest.raises(InputError):
+        _folds(["a"], TrainMeanConfig())

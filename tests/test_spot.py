@@ -42,9 +42,11 @@ def test_reference_post_processing_exact():
 
 def test_megc_post_processing_exact():
     s = _curve()
-    # median and MAD are 0, so every peak above 0 counts; intervals centred k'/2 = 2 frames later
+    # median and MAD are 0, so every peak above 0 counts (the reference threshold drops the 0.5 one)
     ivs = spot_intervals(s, 3, PostConfig(method="megc"))
-    assert [(iv["onset"], iv["offset"]) for iv in ivs] == [(22, 28), (37, 43), (47, 53)]
+    assert [(iv["onset"], iv["offset"]) for iv in ivs] == [(20, 26), (35, 41), (45, 51)]
+    shifted = spot_intervals(s, 3, PostConfig(method="megc", shift_factor=0.5))  # centre k'/2 = 2 frames later
+    assert [(iv["onset"], iv["offset"]) for iv in shifted] == [(22, 28), (37, 43), (47, 53)]
     s2 = np.zeros(60)
     s2[20:26] = 1.0
     s2[29:35] = 0.9

@@ -1,0 +1,110 @@
+"""Prefect deployments of the operational flows (flows/ops.py) on a process work pool.
+
+The deployments use module-path entrypoints (flows.ops.<flow>), so any worker whose Python environment has megc
+installed can run them: `prefect worker start --pool megc-process`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Any
+
+from storage.errors import MegcError
+from storage.workspace import resolve_home
+
+DEFAULT_POOL = "megc-process"
+
+
+@dataclasses.dataclass
+class DeployConfig:
+    """What `megc deploy` applies: pool, workspace, dataset/model, cluster addresses and schedules."""
+
+    pool: str = DEFAULT_POOL
+    home: str = ""                          # workspace; default $MEGC_HOME or ./megc-home, stored absolute
+    dataset: str = ""                       # retrain + batch-infer need one; nightly preprocess covers every dataset
+    model: str = ""                         # default mean-<dataset> (train mean's default name)
+    dask_address: str = ""                  # tcp://HOST:PORT of a Dask scheduler; empty = LocalCluster per run
+    ray_address: str = ""                   # HOST:PORT of a Ray cluster; empty = local Ray per run
+    preprocess_cron: str = "0 2 * * *"      # nightly at 02:00
+    retrain_cron: str = "0 * * * *"         # hourly check; trains only when labelled content changed
+    infer_cron: str = "0 4 * * *"           # nightly at 04:00, after preprocessing
+    timezone: str = "UTC"
+    paused: bool = False                    # create the schedules paused
+    train: dict = dataclasses.field(default_factory=dict)       # TrainMeanConfig overrides for retrain
+    spot: dict = dataclasses.field(default_factory=dict)        # SpotConfig overrides for batch-infer
+    preprocess: dict = dataclasses.field(default_factory=dict)  # PreprocessConfig overrides for nightly
+
+
+def api_url() -> str:
+    """The Prefect server the deployments go to (PREFECT_API_URL), else a clear error."""
+    from prefect.settings import PREFECT_API_URL
+
+    url = PREFECT_API_URL.value()
+    if not url:
+        raise MegcError("no Prefect server configured: set PREFECT_API_URL (e.g. http://127.0.0.1:4200/api) to a "
+                        "running `prefect server start`, or `prefect config set PREFECT_API_URL=...`")
+    return str(url)
+
+
+def ensure_pool(name: str) -> bool:
+    """Create the process work pool `name` unless it exists; True when it was created."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import WorkPoolCreate
+    from prefect.exceptions import ObjectNotFound
+    from prefect.workers.process import ProcessWorker
+
+    with get_client(sync_client=True) as client:
+        try:
+            pool = client.read_work_pool(name)
+        except ObjectNotFound:
+            client.create_work_pool(WorkPoolCreate(
+                name=name, type="process", base_job_template=ProcessWorker.get_default_base_job_template(),
+                description="megc batch flows (nightly preprocess, retrain, batch inference)"))
+            return True
+    if pool.type != "process":
+        raise MegcError(f"work pool {name!r} exists with type {pool.type!r}; megc deployments need a process pool")
+    return False
+
+
+def build_deployments(cfg: DeployConfig) -> list:
+    """The RunnerDeployments for `cfg` (nightly preprocess always; retrain and batch-infer with a dataset)."""
+    from prefect.client.schemas.schedules import CronSchedule
+    from prefect.deployments.runner import EntrypointType
+
+    from flows.ops import batch_infer, nightly_preprocess, retrain
+
+    home = str(resolve_home(cfg.home or None))
+    sched = lambda cron: [CronSchedule(cron=cron, timezone=cfg.timezone)]
+    common: dict[str, Any] = {"entrypoint_type": EntrypointType.MODULE_PATH, "paused": cfg.paused,
+                              "work_pool_name": cfg.pool, "tags": ["megc"]}
+    out = [nightly_preprocess.to_deployment(
+        "nightly", schedules=sched(cfg.preprocess_cron),
+        parameters={"home": home, "dask_address": cfg.dask_address, "preprocess": dict(cfg.preprocess)},
+        description="Incremental preprocessing of every ingested dataset", **common)]
+    if cfg.dataset:
+        model = cfg.model or f"mean-{cfg.dataset}"
+        out.append(retrain.to_deployment(
+            cfg.dataset, schedules=sched(cfg.retrain_cron),
+            parameters={"dataset": cfg.dataset, "model_name": model, "home": home, "ray_address": cfg.ray_address,
+                        "dask_address": cfg.dask_address, "train": dict(cfg.train)},
+            description=f"Retrain {model} when the labelled content of {cfg.dataset} changes", **common))
+        out.append(batch_infer.to_deployment(
+            cfg.dataset, schedules=sched(cfg.infer_cron),
+            parameters={"dataset": cfg.dataset, "model_name": model, "home": home, "ray_address": cfg.ray_address,
+                        "spot": dict(cfg.spot)},
+            description=f"Spot + recognize new videos of {cfg.dataset} with {model}", **common))
+    elif cfg.model:
+        raise MegcError("--model needs --dataset (retrain and batch-infer are per dataset)")
+    return out
+
+
+def apply_deployments(cfg: DeployConfig) -> dict[str, str]:
+    """Create/update the pool and the deployments on the server at PREFECT_API_URL; {'flow/name': id}."""
+    api_url()
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    ensure_pool(cfg.pool)
+    out = {}
+    for d in build_deployments(cfg):
+        out[f"{d.flow_name}/{d.name}"] = str(d.apply(work_pool_name=cfg.pool))
+    return out
