@@ -8,7 +8,6 @@ weights) and folds/<fold>.safetensors the per-fold models; the card maps each fo
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import uuid
@@ -48,14 +47,7 @@ def save_model(ws: Workspace, name: str, weights: dict[str, np.ndarray], card: d
             save_file({k: np.ascontiguousarray(v) for k, v in w.items()},
                       str(staging / "folds" / f"{check_name(fold)}.safetensors"))
         (staging / "card.json").write_text(json.dumps({**card, "name": name}, indent=2, default=str))
-        final.parent.mkdir(parents=True, exist_ok=True)
-        old = None
-        if final.exists():
-            old = ws.tmp_dir / f"old-model-{uuid.uuid4().hex}"
-            os.replace(final, old)
-        os.replace(staging, final)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        ws.swap_in(staging, final)
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)

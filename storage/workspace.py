@@ -162,18 +162,21 @@ class Workspace:
                     self._write_file(t.take(idx), sub / "part-0.parquet")
             elif not rest:
                 self._write_file(t, staging / "part-0.parquet")
-            target = self.partition_dir(table, **partition)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            old = None
-            if target.exists():
-                old = self.tmp_dir / f"old-{table}-{uuid.uuid4().hex}"
-                os.replace(target, old)
-            os.replace(staging, target)
-            if old is not None:
-                shutil.rmtree(old, ignore_errors=True)
+            self.swap_in(staging, self.partition_dir(table, **partition))
         finally:
             if staging.exists():
                 shutil.rmtree(staging, ignore_errors=True)
+
+    def swap_in(self, staging: Path, target: Path) -> None:
+        """Move a fully written folder into place, replacing `target`; the old one is removed afterwards."""
+        target.parent.mkdir(parents=True, exist_ok=True)
+        old = None
+        if target.exists():
+            old = self.ensure().tmp_dir / f"old-{uuid.uuid4().hex}"
+            os.replace(target, old)
+        os.replace(staging, target)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
 
     def delete(self, table: str, **partition: str) -> None:
         """Remove a partition prefix (or the whole table)."""

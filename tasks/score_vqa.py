@@ -15,15 +15,14 @@ read_jsonl carry it as `_row`, with `_file`; for other rows it is the 1-based po
 
 from __future__ import annotations
 
-import json
 import warnings
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 
 import sql
 from storage.errors import InputError
+from storage.jsonl import read_jsonl  # noqa: F401  (part of this module's API)
 from tasks.vqa_labels import QUESTION_TYPES, extract_aus, extract_coarse, extract_fine, question_type
 
 KEY_FIELDS = ("video_id", "image_id", "id")
@@ -38,29 +37,6 @@ def average_six(coarse_uf1: float | None, coarse_uar: float | None, fine_uf1: fl
     if any(v is None for v in six):
         return None
     return sum(six) / 6.0
-
-
-def read_jsonl(path: str | Path) -> list[dict]:
-    """Rows of a JSONL file; bad JSON, non-object lines and empty files are InputErrors (row = line number)."""
-    p = Path(path)
-    if not p.is_file():
-        raise InputError("file not found", file=p)
-    rows = []
-    with p.open(encoding="utf-8-sig") as fh:
-        for n, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise InputError(f"malformed JSON ({exc.msg} at column {exc.colno})", file=p, row=n) from None
-            if not isinstance(obj, dict):
-                raise InputError(f"expected a JSON object, got {type(obj).__name__}", file=p, row=n)
-            obj["_row"], obj["_file"] = n, str(p)
-            rows.append(obj)
-    if not rows:
-        raise InputError("empty file: no JSON rows", file=p)
-    return rows
 
 
 def row_key(row: dict) -> str | None:

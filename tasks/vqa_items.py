@@ -10,6 +10,7 @@ from pathlib import Path
 
 from storage.adapters.base import FINE_LABELS
 from storage.errors import InputError
+from storage.jsonl import read_jsonl, write_jsonl  # noqa: F401  (re-exported)
 from storage.workspace import Workspace
 from tasks import vqa_labels
 
@@ -153,38 +154,6 @@ def compose_answer(qtype: str, question: str, pred: dict) -> str:
 
 
 # ---- MEGC JSONL files ------------------------------------------------------------------------------------
-def read_jsonl(path: str | Path) -> list[dict]:
-    """Rows of a JSONL file; InputError naming the line that is not a JSON object."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError("JSONL file not found", file=path)
-    rows = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"not valid JSON ({exc.msg})", file=path, row=n) from None
-        if not isinstance(row, dict):
-            raise InputError("line is not a JSON object", file=path, row=n)
-        rows.append(row)
-    return rows
-
-
-def write_jsonl(path: str | Path, rows: Iterable[dict]) -> Path:
-    """Write rows as JSONL (atomically)."""
-    import os
-    import uuid
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
-    tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
-    os.replace(tmp, path)
-    return path
-
-
 def qtype_of(question: str) -> str:
     """megc question type of a question text (via tasks.vqa_labels.question_type)."""
     return vqa_labels.question_type(question)
@@ -203,13 +172,13 @@ def import_jsonl(ws: Workspace, dataset: str, path: str | Path, split: str | Non
     items = []
     for n, row in enumerate(rows, 1):
         if "question" not in row:
-            raise InputError("row has no 'question'", file=path, row=n)
+            raise InputError("row has no 'question'", file=path, row=row.get("_row", n))
         is_test = "video_id" in row
         keys = ["video_id", "video"] if is_test else ["filename", "image_id", "id"]
         for k in keys:
             if k not in row:
                 raise InputError(f"row has no {k!r} (expected {'test' if is_test else 'training'} row keys)",
-                                 file=path, row=n)
+                                 file=path, row=row.get("_row", n))
         cand = [str(row[k]) for k in (["video", "video_id"] if is_test else ["filename", "image_id"])]
         iv = next((ivs[c] for c in cand if c in ivs), None)
         clip = cand[0]

@@ -93,7 +93,7 @@ def test_jsonl_import_export_round_trip(ws, tmp_path):
     assert filled == [{**test[0], "answer": "brow lowerer"}]
     bad = tmp_path / "bad.jsonl"
     bad.write_text(json.dumps(train[0]) + "\n{not json\n")
-    with pytest.raises(InputError, match=r"bad.jsonl, row 2: not valid JSON"):
+    with pytest.raises(InputError, match=r"bad.jsonl, row 2: malformed JSON"):
         import_jsonl(ws, "d", bad)
 
 

@@ -23,7 +23,8 @@ def deploy_cmd(
     infer_cron: str | None = typer.Option(None, "--infer-cron", help="batch inference ('0 4 * * *')"),
     paused: bool = typer.Option(False, "--paused", help="create the schedules paused"),
     config: str | None = typer.Option(None, "--config", help="YAML file of DeployConfig settings"),
-    sets: list[str] | None = typer.Option(None, "--set", help="key=value setting, e.g. train.epochs_rec=50"),
+    sets: list[str] | None = typer.Option(None, "--set", help="key=value setting, e.g. timezone=Europe/Paris "
+                                          "(train/spot/preprocess overrides go in --config)"),
 ) -> None:
     """Create the work pool and the scheduled deployments on the Prefect server at PREFECT_API_URL."""
     from deployment.deploy import DeployConfig, apply_deployments
