@@ -77,7 +77,8 @@ def build_deployments(cfg: DeployConfig) -> list:
     home = str(resolve_home(cfg.home or None))
     sched = lambda cron: [CronSchedule(cron=cron, timezone=cfg.timezone)]
     common: dict[str, Any] = {"entrypoint_type": EntrypointType.MODULE_PATH, "paused": cfg.paused,
-                              "work_pool_name": cfg.pool, "tags": ["megc"]}
+                              "work_pool_name": cfg.pool, "tags": ["megc"],
+                              "concurrency_limit": 1}  # a slow run and its next scheduled one never overlap
     out = [nightly_preprocess.to_deployment(
         "nightly", schedules=sched(cfg.preprocess_cron),
         parameters={"home": home, "dask_address": cfg.dask_address, "preprocess": dict(cfg.preprocess)},
@@ -87,7 +88,8 @@ def build_deployments(cfg: DeployConfig) -> list:
         out.append(retrain.to_deployment(
             cfg.dataset, schedules=sched(cfg.retrain_cron),
             parameters={"dataset": cfg.dataset, "model_name": model, "home": home, "ray_address": cfg.ray_address,
-                        "dask_address": cfg.dask_address, "train": dict(cfg.train)},
+                        "dask_address": cfg.dask_address, "train": dict(cfg.train),
+                        "preprocess": dict(cfg.preprocess)},
             description=f"Retrain {model} when the labelled content of {cfg.dataset} changes", **common))
         out.append(batch_infer.to_deployment(
             cfg.dataset, schedules=sched(cfg.infer_cron),

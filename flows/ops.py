@@ -42,6 +42,11 @@ def recorded_manifest(ws: Workspace, model: str) -> str | None:
     return str(side["manifest_hash"]) if side and side.get("manifest_hash") else None
 
 
+def _with(overrides: dict[str, Any] | None, **values: Any) -> dict[str, Any]:
+    """Config overrides plus the values given (an empty value keeps what the overrides say)."""
+    return {**(overrides or {}), **{k: v for k, v in values.items() if v}}
+
+
 def _infer_state_path(ws: Workspace, model: str, dataset: str):
     return model_dir(ws, model) / "batch_infer" / f"{quote(dataset, safe='')}.json"
 
@@ -58,7 +63,7 @@ def nightly_preprocess(home: str | None = None, dask_address: str | None = None,
     out: dict[str, Any] = {"home": str(ws.root), "datasets": {}}
     for ds in names:
         try:
-            s = preprocess_flow(ds, str(ws.root), **{**(preprocess or {}), "dask_address": dask_address or ""})
+            s = preprocess_flow(ds, str(ws.root), **_with(preprocess, dask_address=dask_address))
             out["datasets"][ds] = {"status": "ok", "run_id": s["run_id"], "shards_run": s["shards_run"],
                                    "shards_skipped": s["shards_skipped"], "feature_rows": s["feature_rows"]}
         except PreprocessFailed as exc:
@@ -73,8 +78,10 @@ def nightly_preprocess(home: str | None = None, dask_address: str | None = None,
 
 @flow(name="retrain")
 def retrain(dataset: str, model_name: str, home: str | None = None, ray_address: str | None = None,
-            dask_address: str | None = None, train: dict[str, Any] | None = None, force: bool = False) -> dict:
-    """Retrain MEAN `model_name` on `dataset` only when its labelled content changed since the last training."""
+            dask_address: str | None = None, train: dict[str, Any] | None = None,
+            preprocess: dict[str, Any] | None = None, force: bool = False) -> dict:
+    """Retrain MEAN `model_name` on `dataset` only when its labelled content changed since the last training
+    (videos without features are preprocessed first, with the `preprocess` settings the nightly run uses)."""
     from flows.preprocess import PreprocessFailed, preprocess_flow
     from flows.train_mean import train_mean_flow
 
@@ -95,11 +102,10 @@ def retrain(dataset: str, model_name: str, home: str | None = None, ray_address:
         # new videos are preprocessed first, so the model never trains on stale features under a new hash
         log.info("retrain %s: preprocessing %d videos without features first", model_name, len(missing))
         try:
-            preprocess_flow(dataset, str(ws.root), dask_address=dask_address or "")
+            preprocess_flow(dataset, str(ws.root), **_with(preprocess, dask_address=dask_address))
         except PreprocessFailed as exc:
             log.warning("retrain %s: training without the videos that failed preprocessing: %s", model_name, exc)
-    result = train_mean_flow(dataset, str(ws.root), **{**(train or {}), "name": model_name,
-                                                       "ray_address": ray_address or ""})
+    result = train_mean_flow(dataset, str(ws.root), **_with(train, name=model_name, ray_address=ray_address))
     write_json(model_dir(ws, model_name) / MANIFEST_FILE,
                {"dataset": dataset, **manifest, "train_run_id": result["run_id"],
                 "recorded_at": datetime.now(UTC).isoformat()})
@@ -134,7 +140,7 @@ def batch_infer(dataset: str, model_name: str, home: str | None = None, ray_addr
         log.info("batch infer %s on %s: no new videos since run %s", model_name, dataset, state.get("run_id"))
         return {**base, "status": "up-to-date", "run_id": state.get("run_id")}
     run_id = new_run_id("spot")
-    out = spot_flow(dataset, model_name, str(ws.root), run_id, **{**(spot or {}), "ray_address": ray_address or ""})
+    out = spot_flow(dataset, model_name, str(ws.root), run_id, **_with(spot, ray_address=ray_address))
     write_json(state_path, {"model_version": model_version, "videos": videos, "run_id": run_id,
                             "n_predictions": out["n_predictions"], "at": datetime.now(UTC).isoformat()})
     log.info("batch infer %s on %s: run %s, %d videos (%d new), %d predictions", model_name, dataset, run_id,
