@@ -70,5 +70,5 @@ def print_table(columns: list[str], rows: list[Sequence[Any]], fmt: str = "table
         for c in columns:
             t.add_column(c)
         for r in rows:
-            t.add_row(*["" if v is None else (f"{v:.4f}" if isinstance(v, float) else str(v)) for v in r])
+            t.add_row(*["null" if v is None else (f"{v:.4f}" if isinstance(v, float) else str(v)) for v in r])
         Console().print(t)
