@@ -57,7 +57,7 @@ def print_table(columns: list[str], rows: list[Sequence[Any]], fmt: str = "table
     if fmt == "csv":
         import csv
 
-        w = csv.writer(sys.stdout)
+        w = csv.writer(sys.stdout, lineterminator="\n")
         w.writerow(columns)
         w.writerows(rows)
     elif fmt == "json":

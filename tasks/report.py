@@ -28,9 +28,11 @@ class Section:
     text: list[str] = field(default_factory=list)
 
 
-def _fmt(v) -> str:
+def _fmt(v, count: bool = False) -> str:
     if v is None:
         return "null"
+    if count and isinstance(v, float) and v == int(v):
+        return str(int(v))
     if isinstance(v, float):
         return "nan" if np.isnan(v) else f"{v:.4f}"
     return str(v)
@@ -69,9 +71,12 @@ def metrics_section(ws: Workspace, run_ids: list[str]) -> Section:
             overall = by.get(("vqa", "overall"), {})
             sec.tables.append(("VQA per question type (overall)", ["question type", *VQA_PER_QUESTION],
                                [[q] + [_fmt(overall.get(f"{q}_{m}")) for m in VQA_PER_QUESTION] for q in qtypes]))
-        table = [[ds] + [_fmt(by[(p, ds)].get(n)) for n in keys] for p, ds in sorted(by) if p == proto]
+        datasets = [ds for p, ds in sorted(by) if p == proto]
+        # one row per metric, one column per dataset: STR runs have about 25 figures per dataset
+        table = [[n] + [_fmt(by[(proto, ds)].get(n), count=n.endswith(("_tp", "_fp", "_fn"))) for ds in datasets]
+                 for n in keys]
         sec.tables.insert(0 if proto != "vqa" else len(sec.tables) - 1,
-                          (f"protocol: {proto}", ["dataset", *keys], table))
+                          (f"protocol: {proto}", ["metric", *datasets], table))
     return sec
 
 

@@ -301,7 +301,7 @@ def store_scoring(ws: Workspace, run_id: str, scored: dict[str, tuple[dict, pa.T
 
 # ---- workspace runs ---------------------------------------------------------------------------
 def _run_tables(ws: Workspace, run_id: str, dataset: str | None) -> dict[str, tuple[pa.Table, pa.Table]]:
-    """{dataset: (predictions, micro GT)} for a run; GT limited to the dataset's `videos` when listed."""
+    """{dataset: (predictions, micro GT)} for a run; GT limited to the videos the run spotted."""
     pred_all = ws.read("predictions", run_id=run_id)
     if pred_all.num_rows == 0 and dataset is None:
         raise MegcError(f"run {run_id!r} has no rows in the predictions table")
@@ -311,7 +311,10 @@ def _run_tables(ws: Workspace, run_id: str, dataset: str | None) -> dict[str, tu
         pred = pred_all.filter(pc.equal(pred_all.column("dataset"), d))
         gt = ws.read("intervals", dataset=d)
         gt = gt.filter(pc.equal(gt.column("kind"), "micro"))
-        videos = ws.read("videos", columns=["video"], dataset=d).column("video").to_pylist()
+        # the videos the run spotted (its frame_scores partitions), else every video of the dataset: a run
+        # over held-out subjects only must not count the other subjects' micro-expressions as misses
+        videos = [p["video"] for p in ws.partitions("frame_scores", run_id=run_id, dataset=d)]
+        videos = videos or ws.read("videos", columns=["video"], dataset=d).column("video").to_pylist()
         if videos:
             gt = gt.filter(pc.is_in(gt.column("video"), pa.array(videos, pa.string())))
         out[d] = (pred.select(list(COLUMNS)), gt.select(list(COLUMNS) + ["interval_id"]))
