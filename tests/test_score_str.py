@@ -277,3 +277,22 @@ def test_score_run_per_dataset_and_pooled(ws):
     cols, rows = ws.sql("SELECT gt_interval FROM str_matches WHERE dataset = 'cas' AND outcome = 'tp'")
     assert rows == [("a_1",), ("a_1",)]
     assert ws.read("runs", run_id="spot-1").column("kind").to_pylist() == ["score"]
+
+
+def test_score_run_counts_only_the_videos_the_run_spotted(ws):
+    videos = [{"dataset": "d", "subject": s, "video": v, "fps": 30.0, "n_frames": 300, "width": 64, "height": 64,
+               "source_kind": "frames", "path": "/x", "first_frame": 0, "labelled": True}
+              for s, v in (("s1", "v1"), ("s2", "v2"))]
+    intervals = [{"dataset": "d", "subject": s, "video": v, "interval_id": f"{v}_0", "onset": 50, "apex": None,
+                  "offset": 59, "kind": "micro", "emotion": "negative", "emotion_fine": None, "aus": [],
+                  "side": None, "source_file": "x.csv", "source_row": 2} for s, v in (("s1", "v1"), ("s2", "v2"))]
+    ws.replace("videos", videos, dataset="d")
+    ws.replace("intervals", intervals, dataset="d")
+    # a run over held-out subject s2 only: v1 was never spotted, so its micro-expression is no miss
+    ws.write("predictions", [{"run_id": "r", "dataset": "d", "subject": "s2", "video": "v2", "onset": 200,
+                              "offset": 209, "emotion": "negative", "score": 1.0, "model": "m"}],
+             run_id="r", dataset="d")
+    ws.write("frame_scores", [{"run_id": "r", "dataset": "d", "video": "v2", "frame": 0, "score": 0.0,
+                               "probs": [1.0, 0.0, 0.0]}], run_id="r", dataset="d", video="v2")
+    out = score_str_run(ws, "r", protocols=("strict",))
+    assert [out["d/strict"]["spotting"][k] for k in ("tp", "fp", "fn")] == [0, 1, 1]
