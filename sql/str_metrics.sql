@@ -4,7 +4,8 @@
 -- the values true/false occurs in gt == c and pred == c together) counts tp = fp = fn = 0;
 -- analysis F1 is NULL when P = R = 0; "uar" is the mean per-class precision, as the official
 -- scorer prints it. strict: counts as they are, uar = mean per-class recall, 0 instead of NULL.
--- P, R, UF1 and UAR average over every class of the set (absent classes count as 0).
+-- P, R, UF1 and UAR average over every class of the set (absent classes count as 0). Analysis TP/FP/FN:
+-- strict sums the per-class counts; megc2025 prints the official scorer's counts (see `printed`).
 -- Output: one row per job with spotting and analysis figures, STRS, and the per-class figures.
 WITH
 jobs AS (SELECT job, scope, protocol, classes, protocol = 'megc2025' AS official FROM jobs_in),
@@ -71,14 +72,25 @@ analysis AS (
     FROM per_class_f
     GROUP BY job
 ),
+-- the analysis counts the official scorer prints: correct kept TPs, and kept TPs predicted as a class of
+-- the set but wrongly (printed both as FP and as FN); they feed none of the other figures
+printed AS (
+    SELECT j.job,
+           count(k.g) FILTER (WHERE k.g = k.p AND list_contains(j.classes, k.p)) AS tp,
+           count(k.g) FILTER (WHERE k.g <> k.p AND list_contains(j.classes, k.p)) AS wrong
+    FROM jobs AS j LEFT JOIN kept AS k USING (job)
+    GROUP BY j.job
+),
 figures AS (
     SELECT s.job, s.tp AS spot_tp, s.fp AS spot_fp, s.fn AS spot_fn, s.precision AS spot_precision,
            s.recall AS spot_recall, s.f1 AS spot_f1,
-       coalesce(a.tp, 0) AS analysis_tp, coalesce(a.fp, 0) AS analysis_fp, coalesce(a.fn, 0) AS analysis_fn,
+       CASE WHEN j.official THEN pr.tp ELSE coalesce(a.tp, 0) END AS analysis_tp,
+       CASE WHEN j.official THEN pr.wrong ELSE coalesce(a.fp, 0) END AS analysis_fp,
+       CASE WHEN j.official THEN pr.wrong ELSE coalesce(a.fn, 0) END AS analysis_fn,
        a.precision AS analysis_precision, a.recall AS analysis_recall,
        CASE WHEN a.precision + a.recall > 0 THEN 2 * a.precision * a.recall / (a.precision + a.recall)
             WHEN j.official THEN NULL ELSE 0.0 END AS analysis_f1,
        a.uf1 AS analysis_uf1, a.uar AS analysis_uar, a.per_class
-FROM spot_f AS s JOIN jobs AS j USING (job) LEFT JOIN analysis AS a USING (job)
+FROM spot_f AS s JOIN jobs AS j USING (job) LEFT JOIN analysis AS a USING (job) JOIN printed AS pr USING (job)
 )
 SELECT *, spot_f1 * analysis_f1 AS strs FROM figures ORDER BY job

@@ -100,6 +100,10 @@ def reference_score(pred: list[dict], gt: list[dict], protocol: str = "megc2025"
         F = 2 * P * R / (P + R)
     else:
         F = None if official else 0.0
+    if official:
+        # the official scorer prints correct TPs, and wrong predictions of a class in the set as both FP and FN
+        tps = sum(p == g and p in classes for p, g in kept)
+        fps = fns = sum(p != g and p in classes for p, g in kept)
     analysis = {"tp": tps, "fp": fps, "fn": fns, "precision": P, "recall": R, "f1": F,
                 "uf1": sum(fs) / n if n else 0.0, "uar": P if official else R}
     strs = None if F is None else sf * F
