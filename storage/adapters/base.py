@@ -325,6 +325,23 @@ def folder_video(dataset: str, subject: str, video: str, folder: Path, fps: floa
     return row, ff.table(dataset, video)
 
 
+def row_video(cache: dict, result: IngestResult, errors: RowErrors, where: tuple, dataset: str, subject: str,
+              video: str, folders: Sequence[Path], fps: float) -> dict | None:
+    """The video an annotation row points at, its frame folder scanned on first use; None when unusable."""
+    if video not in cache:
+        folder = next((d for d in folders if d.is_dir()), None)
+        if folder is None:
+            errors.bad(f"frame folder {folders[0]} not found", *where)
+            return None
+        got = folder_video(dataset, subject, video, folder, fps, True, errors)
+        cache[video] = got[0] if got else None
+        if got:
+            result.add_video(*got)
+    if cache[video] is None:
+        errors.bad(f"frame folder of video {video} is unusable", *where)
+    return cache[video]
+
+
 def locate_sheet(root: Path, columns: dict[str, Sequence[str]], what: str,
                  optional: dict[str, Sequence[str]] | None = None) -> tuple[Path, list[list[Any]], int, dict[str, int]]:
     """Find the annotation file (.xlsx/.xls/.csv in root or root/annotation) whose header has `columns`.

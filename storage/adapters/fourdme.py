@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from storage.adapters.base import (Adapter, IngestResult, RowErrors, cell, emotion_labels, folder_video,
+from storage.adapters.base import (Adapter, IngestResult, RowErrors, cell, emotion_labels, row_video,
                                    is_blank, locate_sheet, parse_aus, read_events, to_frame)
 
 FPS = 60.0
@@ -52,18 +52,9 @@ class FourDmeAdapter(Adapter):
                 errors.bad("sub_ID or fold_name is empty", sheet, i, r)
                 continue
             vid = fold if fold.startswith(subject) else f"{subject}_{fold}"
-            if vid not in videos:
-                folder = root / subject / fold
-                if not folder.is_dir():
-                    errors.bad(f"frame folder {folder} not found", sheet, i, r)
-                    continue
-                got = folder_video(dataset, subject, vid, folder, fps or FPS, True, errors)
-                videos[vid] = got[0] if got else None
-                if got:
-                    result.add_video(*got)
-            video = videos[vid]
+            video = row_video(videos, result, errors, (sheet, i, r), dataset, subject, vid, [root / subject / fold],
+                              fps or FPS)
             if video is None:
-                errors.bad(f"frame folder of video {vid} is unusable", sheet, i, r)
                 continue
             try:
                 onset, offset = to_frame(cell(r, ix, "onset"), "Onset"), to_frame(cell(r, ix, "offset"), "Offset")

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from storage.adapters.base import (Adapter, IngestResult, RowErrors, cell, emotion_labels, folder_video,
+from storage.adapters.base import (Adapter, IngestResult, RowErrors, cell, emotion_labels, row_video,
                                    is_blank, locate_sheet, read_events, to_frame)
 
 FPS = 100.0
@@ -50,18 +50,9 @@ class SmicELongAdapter(Adapter):
             if not name:
                 errors.bad("Filename is empty", sheet, i, r)
                 continue
-            if name not in videos:
-                folder = next((d for d in (root / subject / name, root / name) if d.is_dir()), None)
-                if folder is None:
-                    errors.bad(f"frame folder {root / subject / name} not found", sheet, i, r)
-                    continue
-                got = folder_video(dataset, subject, name, folder, fps or FPS, True, errors)
-                videos[name] = got[0] if got else None
-                if got:
-                    result.add_video(*got)
-            video = videos[name]
+            video = row_video(videos, result, errors, (sheet, i, r), dataset, subject, name,
+                              [root / subject / name, root / name], fps or FPS)
             if video is None:
-                errors.bad(f"frame folder of video {name} is unusable", sheet, i, r)
                 continue
             try:
                 first = to_frame(cell(r, ix, "first"), "FirstF")
