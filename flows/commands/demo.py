@@ -33,6 +33,9 @@ def demo(preset: str = typer.Option(None, help="synthetic preset: tiny, demo (de
                      "'fine_uar', 'bleu', 'rouge1', 'average') ORDER BY protocol, dataset, name",
                      {"ids": list(out["sub_runs"].values())})
     print_table(["dataset", "protocol", "metric", "value"], rows, title=f"megc demo summary ({out['run_id']})")
+    if any(r[3] is None for r in rows):
+        print("null: the official megc2025 scorer prints nan here (analysis precision and recall both 0, or every "
+              "class matrix degenerate); see the strict protocol's figures")
     print_table(["stage", "seconds"], [[k, v] for k, v in out["timings"].items()], title="stage wall time")
     print(f"report: {out['report']}")
 
