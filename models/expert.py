@@ -118,18 +118,13 @@ def train_expert(feats: np.ndarray, labels: Sequence[dict], settings: ExpertSett
     weights = {"x.mean": mu.astype(np.float32), "x.std": sd.astype(np.float32)}
     card: dict = {"kind": "vqa_expert", "settings": dataclasses.asdict(s), "au_threshold": s.au_threshold,
                   "n_train": int(len(x)), "n_features": int(x.shape[1])}
-    coarse = sorted({lab["coarse"] for lab in labels if lab.get("coarse")})
-    card["coarse"] = coarse
-    if coarse:
-        idx = [i for i, lab in enumerate(labels) if lab.get("coarse")]
-        y = np.array([coarse.index(labels[i]["coarse"]) for i in idx])
-        weights["coarse.w"], weights["coarse.b"] = _fit_linear(z[idx], y, len(coarse), False, s)
-    fine = sorted({lab["fine"] for lab in labels if lab.get("fine")})
-    card["fine"] = fine
-    if fine:
-        idx = [i for i, lab in enumerate(labels) if lab.get("fine")]
-        y = np.array([fine.index(labels[i]["fine"]) for i in idx])
-        weights["fine.w"], weights["fine.b"] = _fit_linear(z[idx], y, len(fine), False, s)
+    for head in ("coarse", "fine"):  # single-label softmax heads over the rows that carry the label
+        classes = sorted({lab[head] for lab in labels if lab.get(head)})
+        card[head] = classes
+        if classes:
+            idx = [i for i, lab in enumerate(labels) if lab.get(head)]
+            y = np.array([classes.index(labels[i][head]) for i in idx])
+            weights[f"{head}.w"], weights[f"{head}.b"] = _fit_linear(z[idx], y, len(classes), False, s)
     aus = sorted({a for lab in labels for a in lab.get("aus") or []}, key=lambda a: int(a[2:]) if a[2:].isdigit()
                  else 999)
     card["aus"] = aus

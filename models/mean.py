@@ -7,7 +7,7 @@ biases, Adam eps 1e-7, and L2 kernel penalties added to the loss as lambda * sum
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import numpy as np
 import torch
@@ -145,6 +145,20 @@ def _batches(n: int, batch_size: int, gen: torch.Generator) -> Iterable[torch.Te
         yield order[i:i + batch_size]
 
 
+def _epoch(n: int, batch_size: int, gen: torch.Generator, opt: torch.optim.Optimizer,
+           batch_loss: Callable[[torch.Tensor], torch.Tensor]) -> float:
+    """One pass over n samples in seeded random batches; returns the sample-weighted mean loss."""
+    total, count = 0.0, 0
+    for idx in _batches(n, batch_size, gen):
+        loss = batch_loss(idx)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        total += loss.item() * len(idx)
+        count += len(idx)
+    return total / max(count, 1)
+
+
 def _adam(params: Iterable[nn.Parameter], lr: float) -> torch.optim.Adam:
     return torch.optim.Adam(params, lr=lr, eps=1e-7)  # Keras Adam epsilon
 
@@ -162,20 +176,12 @@ def train_spotting(model: MEAN, x: np.ndarray, y: np.ndarray, params: MeanTrainP
     xt = torch.as_tensor(np.asarray(x, dtype=np.float32))
     yt = torch.as_tensor(np.asarray(y, dtype=np.float32))
     gen = torch.Generator().manual_seed(params.seed)
-    losses = []
-    for _ in range(params.epochs_spot):
-        total, count = 0.0, 0
-        for idx in _batches(len(xt), params.batch_size, gen):
-            xb, yb = xt[idx].to(dev, memory_format=CL), yt[idx].to(dev)
-            score = model.spot(model.shared(xb)).squeeze(1)
-            loss = F.mse_loss(score, yb) + model.l2_penalty("spot")
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            total += loss.item() * len(idx)
-            count += len(idx)
-        losses.append(total / max(count, 1))
-    return losses
+
+    def batch_loss(idx: torch.Tensor) -> torch.Tensor:
+        xb, yb = xt[idx].to(dev, memory_format=CL), yt[idx].to(dev)
+        return F.mse_loss(model.spot(model.shared(xb)).squeeze(1), yb) + model.l2_penalty("spot")
+
+    return [_epoch(len(xt), params.batch_size, gen, opt, batch_loss) for _ in range(params.epochs_spot)]
 
 
 def train_recognition(model: MEAN, x: np.ndarray, y: np.ndarray, params: MeanTrainParams) -> list[float]:
@@ -199,18 +205,13 @@ def train_recognition(model: MEAN, x: np.ndarray, y: np.ndarray, params: MeanTra
     zt = torch.cat(zs) if zs else torch.zeros(0)
     p_drop = model.stream_u.drop.p
     gen = torch.Generator().manual_seed(params.seed + 1)
-    losses = []
-    for _ in range(params.epochs_rec if len(yt) else 0):
-        total, count = 0.0, 0
-        for idx in _batches(len(yt), params.batch_size, gen):
-            z, yb = F.dropout(zt[idx.to(zt.device)], p_drop, training=True), yt[idx].to(dev)
-            loss = F.cross_entropy(model.rec(z), yb) + model.l2_penalty("rec")
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            total += loss.item() * len(idx)
-            count += len(idx)
-        losses.append(total / max(count, 1))
+
+    def batch_loss(idx: torch.Tensor) -> torch.Tensor:
+        z, yb = F.dropout(zt[idx.to(zt.device)], p_drop, training=True), yt[idx].to(dev)
+        return F.cross_entropy(model.rec(z), yb) + model.l2_penalty("rec")
+
+    losses = [_epoch(len(yt), params.batch_size, gen, opt, batch_loss)
+              for _ in range(params.epochs_rec if len(yt) else 0)]
     for p in model.parameters():
         p.requires_grad_(True)
     return losses
