@@ -1,14 +1,17 @@
 """Benchmark of `megc preprocess`: prints one JSON object.
 
-Measures on one synthetic face clip (a real face photo, 1280x1024 frames, small head motion; longer videos
-repeat its frames through the frames table), each figure in this same run:
+Measures on the synthetic `bench` video (megc synth --preset bench: one 60 s, 30 fps, 640x480 video, face about
+180 px wide, micro- and macro-expressions, head drift, noise, JPEG frames); `--video photo` uses instead a real face
+photo (1280x1024 frames, face 371 px, small head motion). The 10-minute video repeats the 1-minute one's frames
+(forward then backward) through the frames table. Each figure comes from this same run:
 - end-to-end frames/s per core (one worker) of the default config (1-minute video) and of the reference
   config (MEAN: first-frame box, TV-L1 defaults, full-size decode; the same video's first 120 frames), and
   their ratio (target >= 40); the same per CPU-second of shard work (robust to a busy shared machine);
 - share of shard time spent in the flow kernel;
 - peak RSS (driver + workers) for a 1-minute and a 10-minute video (target ratio <= 1.25);
-- throughput with 1 and 2 Dask workers (target >= 1.7x).
-Usage: python bench/preprocess.py [--quick] [--home DIR]
+- throughput with 1 and 2 Dask workers (target >= 1.7x), with shards sized so that each worker gets the same
+  number of frames (--shard-size; the flow's default is 256).
+Usage: python bench/preprocess.py [--quick] [--video synth|photo] [--shard-size N] [--home DIR]
 """
 
 from __future__ import annotations
@@ -46,11 +49,21 @@ def make_clip(folder: Path, n: int = 60, scale: int = 4) -> list[str]:
     return names
 
 
-def add_video(ws, dataset: str, folder: Path, names: list[str], n_frames: int) -> None:
+def synth_clip(ws, out: Path) -> tuple[Path, list[str], float]:
+    """The synthetic `bench` preset's video: its frame folder, frame file names in order, and fps."""
+    from tasks.synth.dataset import make_dataset
+
+    name = make_dataset(ws, "bench", out=out)
+    video = ws.read("videos", dataset=name).to_pylist()[0]
+    frames = ws.read("frames", dataset=name).sort_by("frame")
+    return Path(video["path"]), frames["file"].to_pylist(), float(video["fps"])
+
+
+def add_video(ws, dataset: str, folder: Path, names: list[str], n_frames: int, fps: float) -> None:
     """A dataset with one video of n_frames that cycles through the clip's files (forward then backward)."""
     cycle = names + names[-2:0:-1]
     h, w = cv2.imread(str(folder / names[0]), cv2.IMREAD_GRAYSCALE).shape
-    ws.replace("videos", [{"dataset": dataset, "subject": "b", "video": "bench", "fps": FPS, "n_frames": n_frames,
+    ws.replace("videos", [{"dataset": dataset, "subject": "b", "video": "bench", "fps": fps, "n_frames": n_frames,
                            "width": w, "height": h, "source_kind": "frames", "path": str(folder),
                            "first_frame": 0, "labelled": False}], dataset=dataset)
     ws.replace("frames", [{"dataset": dataset, "video": "bench", "frame": i, "file": cycle[i % len(cycle)],
@@ -105,21 +118,32 @@ def run(ws, dataset: str, workers: int, **overrides) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="shorter videos (1 min -> 20 s, 10 min -> 2 min)")
+    ap.add_argument("--video", choices=("synth", "photo"), default="synth",
+                    help="synth: the synthetic bench preset's video (default); photo: a real face photo clip")
+    ap.add_argument("--shard-size", type=int, default=225,
+                    help="frames per shard (225: the 1-minute video splits into 8 equal shards, 4 per worker)")
     ap.add_argument("--home", default=None, help="workspace folder (default: a temporary one)")
     args = ap.parse_args()
     os.environ.setdefault("PREFECT_HOME", str(Path(tempfile.gettempdir()) / "megc-bench-prefect"))
     from storage.workspace import Workspace
+    from tasks.face import detect
     from tasks.preprocess_shard import PreprocessConfig, config_dict
 
     root = Path(args.home or tempfile.mkdtemp(prefix="megc-bench-"))
     ws = Workspace(root / "home").ensure()
-    names = make_clip(root / "clip")
+    if args.video == "synth":
+        folder, names, fps = synth_clip(ws, root / "synth")
+    else:
+        folder, names, fps = root / "clip", make_clip(root / "clip"), FPS
+    first = cv2.imread(str(folder / names[0]), cv2.IMREAD_GRAYSCALE)
+    box = detect(first)
     short = 60 if args.quick else 120  # frames of the reference run (TV-L1: ~0.2-0.6 s a frame)
-    one_min = int((20 if args.quick else 60) * FPS)
-    ten_min = int((120 if args.quick else 600) * FPS)
-    add_video(ws, "short", root / "clip", names, short)
-    add_video(ws, "one_min", root / "clip", names, one_min)
-    add_video(ws, "ten_min", root / "clip", names, ten_min)
+    one_min = int((20 if args.quick else 60) * fps)
+    ten_min = int((120 if args.quick else 600) * fps)
+    add_video(ws, "short", folder, names, short, fps)
+    add_video(ws, "one_min", folder, names, one_min, fps)
+    add_video(ws, "ten_min", folder, names, ten_min, fps)
+    shard = {"shard_size": args.shard_size}
 
     t0, load_start = time.perf_counter(), os.getloadavg()[0]
     ref_cfg = {k: v for k, v in config_dict(PreprocessConfig.reference()).items()
@@ -128,9 +152,9 @@ def main() -> None:
     # Frames/s per core: one worker (= one core) each; the reference on the clip's first `short` frames
     # (TV-L1 dominates its per-frame cost), the default on the 1-minute video of the same clip.
     ref = run(ws, "short", 1, shard_size=short, **ref_cfg)
-    d1 = run(ws, "one_min", 1)
-    d2 = run(ws, "one_min", 2)
-    d10 = run(ws, "ten_min", 2)
+    d1 = run(ws, "one_min", 1, **shard)
+    d2 = run(ws, "one_min", 2, **shard)
+    d10 = run(ws, "ten_min", 2, **shard)
     load_end = os.getloadavg()[0]
 
     def peak(s: dict) -> float:
@@ -141,8 +165,9 @@ def main() -> None:
 
     out = {
         "quick": args.quick,
-        "clip": {"frame_size": [1280, 1024], "face_px": 371, "fps": FPS, "reference_frames": short,
-                 "one_min_frames": one_min, "ten_min_frames": ten_min},
+        "video": {"source": args.video, "frame_size": [first.shape[1], first.shape[0]],
+                  "face_px": round(float(box[2] - box[0]), 1), "fps": fps, "reference_frames": short,
+                  "one_min_frames": one_min, "ten_min_frames": ten_min, "shard_size": args.shard_size},
         "frames_per_s_per_core": {"default": round(d1["fps"], 2), "reference": round(ref["fps"], 3)},
         "default_over_reference": round(d1["fps"] / ref["fps"], 1),
         "frames_per_cpu_second_in_shards": {"default": round(per_cpu(d1), 2), "reference": round(per_cpu(ref), 3),

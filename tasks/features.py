@@ -8,9 +8,12 @@ import cv2
 import numpy as np
 
 from storage.schemas import ROI_REGIONS
+from tasks.optical_flow import nose_box, strain
 
 ROI_MARGIN = 12       # MEAN's margin around its two landmark ROIs (pixels of the 128x128 face)
 ROI_W, ROI_H = 42, 21
+# Column order of a ROI vector (the roi_series table's value columns).
+ROI_COLUMNS = tuple(f"{r}_{c}" for r in ROI_REGIONS for c in ("u", "v", "mag"))
 
 
 def _clip_box(x0: float, y0: float, x1: float, y1: float, h: int, w: int) -> tuple[int, int, int, int]:
@@ -30,27 +33,6 @@ def mean_boxes(landmarks: np.ndarray, h: int = 128, w: int = 128) -> tuple[tuple
     return eyes, mouth
 
 
-def minmax(plane: np.ndarray) -> np.ndarray:
-    """Scale a plane to [0, 1] over its own range (all zeros when it is constant)."""
-    lo, hi = float(plane.min()), float(plane.max())
-    if hi - lo < 1e-12:
-        return np.zeros_like(plane, dtype=np.float32)
-    return ((plane - lo) / (hi - lo)).astype(np.float32)
-
-
-def mean_input(flow: np.ndarray, strain: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
-    """MEAN's input (3, 42, 42) float32: u, v, strain, each min-max scaled over the face, eyes band over mouth."""
-    h, w = flow.shape[:2]
-    eyes, mouth = mean_boxes(landmarks, h, w)
-    out = np.empty((3, 2 * ROI_H, ROI_W), np.float32)
-    for c, plane in enumerate((flow[..., 0], flow[..., 1], strain)):
-        s = minmax(plane)
-        for r, (x0, y0, x1, y1) in enumerate((eyes, mouth)):
-            out[c, r * ROI_H:(r + 1) * ROI_H] = cv2.resize(s[y0:y1, x0:x1], (ROI_W, ROI_H),
-                                                           interpolation=cv2.INTER_LINEAR)
-    return out
-
-
 # Regions that are a box around some landmarks (margin in pixels); the cheeks and chin are built below.
 _POINT_REGIONS = {
     "brow_l": ([22, 23, 24, 25, 26], 3), "brow_r": ([17, 18, 19, 20, 21], 3),
@@ -61,29 +43,69 @@ _POINT_REGIONS = {
 }
 _IDX = np.array([(idx * 6)[:6] for idx, _ in _POINT_REGIONS.values()])  # padded by repetition
 _MARGIN = np.array([m for _, m in _POINT_REGIONS.values()], dtype=np.float64)[:, None]
+_ORDER = list(_POINT_REGIONS) + ["cheek_l", "cheek_r", "chin"]
+_ROW = np.array([_ORDER.index(r) for r in ROI_REGIONS])  # ROI_REGIONS order -> row of the raw box array
+
+
+def region_box_array(landmarks: np.ndarray, h: int = 128, w: int = 128) -> np.ndarray:
+    """(len(ROI_REGIONS), 4) int pixel boxes x0, y0, x1, y1 (end exclusive) from 68 aligned landmarks."""
+    p = np.asarray(landmarks, dtype=np.float64).reshape(68, 2)
+    q = p[_IDX]
+    raw = np.empty((len(_ORDER), 4))
+    raw[:9, :2] = q.min(1) - _MARGIN
+    raw[:9, 2:] = q.max(1) + _MARGIN
+    raw[9] = (p[35, 0] + 2, max(p[46, 1], p[47, 1]) + 3, p[45, 0], p[54, 1])
+    raw[10] = (p[36, 0], max(p[40, 1], p[41, 1]) + 3, p[31, 0] - 2, p[48, 1])
+    raw[11] = (p[7, 0], p[57, 1] + 3, p[9, 0], p[8, 1])
+    raw = raw[_ROW]
+    out = np.empty((len(raw), 4), np.int64)
+    out[:, 0] = np.clip(np.floor(raw[:, 0]), 0, w - 1)
+    out[:, 1] = np.clip(np.floor(raw[:, 1]), 0, h - 1)
+    out[:, 2] = np.clip(np.ceil(raw[:, 2]) + 1, out[:, 0] + 1, w)
+    out[:, 3] = np.clip(np.ceil(raw[:, 3]) + 1, out[:, 1] + 1, h)
+    return out
 
 
 def region_boxes(landmarks: np.ndarray, h: int = 128, w: int = 128) -> dict[str, tuple[int, int, int, int]]:
-    """Pixel boxes (x0, y0, x1, y1) of the ROI_REGIONS from 68 aligned landmarks (see storage.schemas)."""
-    p = np.asarray(landmarks, dtype=np.float64)
-    q = p[_IDX]
-    lo, hi = (q.min(1) - _MARGIN).tolist(), (q.max(1) + _MARGIN).tolist()
-    raw = {name: (a[0], a[1], b[0], b[1]) for name, a, b in zip(_POINT_REGIONS, lo, hi)}
-    t = p.tolist()
-    raw["cheek_l"] = (t[35][0] + 2, max(t[46][1], t[47][1]) + 3, t[45][0], t[54][1])
-    raw["cheek_r"] = (t[36][0], max(t[40][1], t[41][1]) + 3, t[31][0] - 2, t[48][1])
-    raw["chin"] = (t[7][0], t[57][1] + 3, t[9][0], t[8][1])
-    return {name: _clip_box(*raw[name], h, w) for name in ROI_REGIONS}
+    """Pixel boxes (x0, y0, x1, y1) of the ROI_REGIONS by name (see storage.schemas)."""
+    return {name: tuple(int(v) for v in b) for name, b in zip(ROI_REGIONS, region_box_array(landmarks, h, w))}
 
 
-def roi_means(flow: np.ndarray, landmarks: np.ndarray) -> dict[str, float]:
-    """Mean u, v and magnitude per region: {'brow_l_u': ..., 'brow_l_v': ..., 'brow_l_mag': ..., ...}."""
-    u, v = np.ascontiguousarray(flow[..., 0]), np.ascontiguousarray(flow[..., 1])
-    # Summed-area tables make every box mean O(1).
-    sats = [cv2.integral(p, sdepth=cv2.CV_64F) for p in (u, v, cv2.magnitude(u, v))]
-    out = {}
-    for name, (x0, y0, x1, y1) in region_boxes(landmarks, *flow.shape[:2]).items():
-        area = (x1 - x0) * (y1 - y0)
-        for c, sat in zip(("u", "v", "mag"), sats):
-            out[f"{name}_{c}"] = float(sat[y1, x1] - sat[y0, x1] - sat[y1, x0] + sat[y0, x0]) / area
-    return out
+def frame_features(flow: np.ndarray, landmarks: np.ndarray, head_motion: bool = False
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """MEAN's input (3, 42, 42) float32 and the ROI vector (ROI_COLUMNS order) of one flow field.
+
+    MEAN's input: u, v and strain, each min-max scaled over the face, eyes band stacked over the mouth.
+    ROI vector: mean u, v and magnitude per region. head_motion=True first subtracts the nose-bridge mean
+    flow (MEAN's input is unchanged by it: min-max scaling cancels a constant shift).
+    """
+    h, w = flow.shape[:2]
+    lm = np.asarray(landmarks, np.float64).reshape(68, 2)
+    u, v = cv2.split(np.asarray(flow, np.float32))
+    if head_motion:
+        x0, y0, x1, y1 = nose_box(lm, (h, w))
+        u -= u[y0:y1, x0:x1].mean()
+        v -= v[y0:y1, x0:x1].mean()
+    e = strain(u, v)
+    mi = np.empty((3, 2 * ROI_H, ROI_W), np.float32)
+    boxes = mean_boxes(lm, h, w)
+    for c, plane in enumerate((u, v, e)):
+        lo, hi = cv2.minMaxLoc(plane)[:2]
+        for r, (x0, y0, x1, y1) in enumerate(boxes):
+            mi[c, r * ROI_H:(r + 1) * ROI_H] = cv2.resize(plane[y0:y1, x0:x1], (ROI_W, ROI_H),
+                                                          interpolation=cv2.INTER_LINEAR)
+        # Scaling after the resize equals scaling before it (the resize is linear) and touches fewer pixels.
+        if hi - lo < 1e-12:
+            mi[c] = 0.0
+        else:
+            mi[c] -= lo
+            mi[c] *= 1.0 / (hi - lo)
+    np.clip(mi, 0.0, 1.0, out=mi)  # rounding may step just past 1
+    b = region_box_array(lm, h, w)
+    x0, y0, x1, y1 = b[:, 0], b[:, 1], b[:, 2], b[:, 3]
+    area = (x1 - x0) * (y1 - y0)
+    roi = np.empty((len(b), 3))
+    for c, plane in enumerate((u, v, cv2.magnitude(u, v))):
+        sat = cv2.integral(plane, sdepth=cv2.CV_64F)  # summed-area table: each box sum is O(1)
+        roi[:, c] = (sat[y1, x1] - sat[y0, x1] - sat[y1, x0] + sat[y0, x0]) / area
+    return mi, roi.ravel()

@@ -30,12 +30,24 @@ def compute_flow(a: np.ndarray, b: np.ndarray, method: str = "dis") -> np.ndarra
     return _engine(method).calc(a, b, None)
 
 
-def strain(flow: np.ndarray) -> np.ndarray:
-    """Optical strain magnitude sqrt(u_x^2 + v_y^2 + 0.5 (u_y + v_x)^2) by central differences."""
-    u, v = flow[..., 0], flow[..., 1]
-    u_y, u_x = np.gradient(u)
-    v_y, v_x = np.gradient(v)
-    return np.sqrt(u_x ** 2 + v_y ** 2 + 0.5 * (u_y + v_x) ** 2).astype(np.float32)
+_CENTRAL = (np.array([[-0.5], [0.0], [0.5]], np.float32), np.array([[-0.5, 0.0, 0.5]], np.float32))
+
+
+def _diff(a: np.ndarray, axis: int) -> np.ndarray:
+    """Central differences along x (axis 1) or y (axis 0), one-sided at the edges (as numpy.gradient)."""
+    g = cv2.filter2D(a, cv2.CV_32F, _CENTRAL[axis], borderType=cv2.BORDER_REPLICATE)
+    if axis:
+        g[:, 0], g[:, -1] = a[:, 1] - a[:, 0], a[:, -1] - a[:, -2]
+    else:
+        g[0], g[-1] = a[1] - a[0], a[-1] - a[-2]
+    return g
+
+
+def strain(u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Optical strain magnitude sqrt(u_x^2 + v_y^2 + 0.5 (u_y + v_x)^2) of flow planes u, v (float32)."""
+    u_x, v_y = _diff(u, 1), _diff(v, 0)
+    shear = _diff(u, 0) + _diff(v, 1)
+    return cv2.sqrt(u_x * u_x + v_y * v_y + 0.5 * shear * shear)
 
 
 def nose_box(landmarks: np.ndarray, shape: tuple[int, int]) -> tuple[int, int, int, int]:

@@ -146,8 +146,9 @@ def _run(home: str, shard: Shard, probe: dict, c: PreprocessConfig) -> dict:
 
     from tasks import face
     from tasks.decode import iter_video, read_image
-    from tasks.features import mean_input, roi_means
-    from tasks.optical_flow import compute_flow, remove_head_motion, strain
+    from storage.schemas import MEAN_INPUT_SIZE
+    from tasks.features import ROI_COLUMNS, frame_features
+    from tasks.optical_flow import compute_flow
 
     cv2.setNumThreads(1)
     t0, c0 = time.perf_counter(), time.process_time()
@@ -204,52 +205,80 @@ def _run(home: str, shard: Shard, probe: dict, c: PreprocessConfig) -> dict:
     t_face = time.perf_counter() - t0 - t_decode
 
     # 3. flow and features for the frames this shard owns
-    feat_rows, roi_rows = [], []
+    owned = list(range(start, min(end, n - k)))
+    mean_inputs = np.empty((len(owned), MEAN_INPUT_SIZE), np.float32)
+    rois = np.empty((len(owned), len(ROI_COLUMNS)), np.float64)
     t_flow = 0.0
-    for i in range(start, min(end, n - k)):
+    for j, i in enumerate(owned):
         tf = time.perf_counter()
         fl = compute_flow(aligned[i], aligned[i + k], c.flow)
         t_flow += time.perf_counter() - tf
-        lm = points[i]
-        if c.remove_head_motion:
-            fl = remove_head_motion(fl, lm)
-        e = strain(fl)
-        feat_rows.append({"dataset": shard.dataset, "subject": shard.subject, "video": shard.video, "frame": i,
-                          "k": k, "mean_input": mean_input(fl, e, lm).ravel(), "config_hash": chash})
-        roi_rows.append({"dataset": shard.dataset, "video": shard.video, "frame": i, "k": k,
-                         **roi_means(fl, lm), "config_hash": chash})
+        mi, rois[j] = frame_features(fl, points[i], c.remove_head_motion)
+        mean_inputs[j] = mi.ravel()
     if start == 0 and n <= k:
         note(None, "flow", f"video has {n} frames, not more than k={k}: no flow features")
-    lm_rows = [{"dataset": shard.dataset, "video": shard.video, "frame": f,
-                "points": np.asarray(points[f], np.float32).ravel(),
-                "transform": np.asarray(transforms[f], np.float32).ravel(),
-                "detected": bool(detected[f]), "config_hash": chash} for f in range(start, end)]
 
     # 4. write; the qc part goes last and marks the shard finished
     key = {"dataset": shard.dataset, "video": shard.video}
     ws = Workspace(home)
-    ws.write("features", _features_table(feat_rows), part=shard.part, **key)
-    ws.write("roi_series", roi_rows, part=shard.part, **key)
-    ws.write("landmarks", lm_rows, part=shard.part, **key)
+    ids = {"dataset": shard.dataset, "subject": shard.subject, "video": shard.video, "frame": owned, "k": k,
+           "config_hash": chash}
+    ws.write("features", _features_table(ids, mean_inputs), part=shard.part, **key)
+    ws.write("roi_series", _roi_table(ids, rois), part=shard.part, **key)
+    frames = list(range(start, end))
+    ws.write("landmarks", _landmarks_table({**ids, "frame": frames}, [points[f] for f in frames],
+                                           [transforms[f] for f in frames], [detected[f] for f in frames]),
+             part=shard.part, **key)
     ws.write("qc", qc, part=shard.part, **key)
     total = time.perf_counter() - t0
-    return {"video": shard.video, "start": start, "frames": end - start, "features": len(feat_rows),
+    return {"video": shard.video, "start": start, "frames": end - start, "features": len(owned),
             "qc": len(qc), "seconds": total, "cpu_s": time.process_time() - c0, "decode_s": t_decode,
             "face_s": t_face, "flow_s": t_flow,
             "peak_rss_mb": _peak_rss_mb(), "pid": os.getpid()}
 
 
-def _features_table(rows: list[dict]):
-    """Build the features table column-wise (fast for the 5292-float arrays)."""
+def _columns(schema, ids: dict, n: int) -> dict:
+    """Arrow columns of the id fields (scalars repeated n times, lists as they are) typed by `schema`."""
+    import pyarrow as pa
+
+    return {name: pa.array(val if isinstance(val, list) else [val] * n, schema.field(name).type)
+            for name, val in ids.items() if name in schema.names}
+
+
+def _features_table(ids: dict, mean_inputs: np.ndarray):
+    """The features part of a shard, built column-wise (fast for the 5292-float arrays)."""
     import pyarrow as pa
 
     from storage.schemas import FEATURES, MEAN_INPUT_SIZE
 
-    flat = np.concatenate([r["mean_input"] for r in rows]) if rows else np.zeros(0, np.float32)
-    arr = pa.FixedSizeListArray.from_arrays(pa.array(flat, pa.float32()), MEAN_INPUT_SIZE)
-    cols = {name: [r[name] for r in rows] for name in ("dataset", "subject", "video", "frame", "k", "config_hash")}
-    return pa.table({**{c: pa.array(cols[c], FEATURES.field(c).type) for c in cols}, "mean_input": arr}
-                    ).select(FEATURES.names)
+    arr = pa.FixedSizeListArray.from_arrays(pa.array(mean_inputs.ravel(), pa.float32()), MEAN_INPUT_SIZE)
+    return pa.table({**_columns(FEATURES, ids, len(mean_inputs)), "mean_input": arr}).select(FEATURES.names)
+
+
+def _landmarks_table(ids: dict, points: list, transforms: list, detected: list):
+    """The landmarks part of a shard: 68 points and the 2x3 transform per frame."""
+    import pyarrow as pa
+
+    from storage.schemas import LANDMARKS
+
+    def fixed(rows: list, size: int) -> pa.Array:
+        flat = np.asarray(rows, np.float32).reshape(-1)
+        return pa.FixedSizeListArray.from_arrays(pa.array(flat, pa.float32()), size)
+
+    return pa.table({**_columns(LANDMARKS, ids, len(points)), "points": fixed(points, 136),
+                     "transform": fixed(transforms, 6), "detected": pa.array([bool(d) for d in detected])}
+                    ).select(LANDMARKS.names)
+
+
+def _roi_table(ids: dict, rois: np.ndarray):
+    """The roi_series part of a shard, one float column per region and component."""
+    import pyarrow as pa
+
+    from storage.schemas import ROI_SERIES
+    from tasks.features import ROI_COLUMNS
+
+    cols = {name: pa.array(rois[:, j], pa.float32()) for j, name in enumerate(ROI_COLUMNS)}
+    return pa.table({**_columns(ROI_SERIES, ids, len(rois)), **cols}).select(ROI_SERIES.names)
 
 
 def config_dict(cfg: PreprocessConfig) -> dict:

@@ -20,8 +20,8 @@ import numpy as np
 from storage.errors import InputError
 from storage.workspace import Workspace
 from tasks import face
-from tasks.features import mean_input, roi_means
-from tasks.optical_flow import compute_flow, remove_head_motion, strain
+from tasks.features import frame_features
+from tasks.optical_flow import compute_flow, remove_head_motion
 
 FACE_SIZE = 128
 
@@ -150,7 +150,7 @@ def _write_png(path: Path, img: np.ndarray) -> None:
 def interval_dir(home: str | Path, dataset: str, interval_id: str) -> Path:
     """Cache folder of one interval's inputs (with an aligned/ or crop/ subfolder per face source)."""
     safe = interval_id.replace("/", "_").replace(os.sep, "_")
-    return Path(home) / "vqa_inputs" / dataset / safe
+    return Workspace(home).root / "vqa_inputs" / dataset / safe
 
 
 def _faces_for(ctx: dict, frames: list[int]) -> np.ndarray:
@@ -200,9 +200,9 @@ def make_interval_inputs(ctx: dict, iv: dict, n_frames: int, out: Path) -> dict:
     if lm is None:
         lm = face.shape(faces[onset], np.array([0, 0, FACE_SIZE - 1, FACE_SIZE - 1], np.float64))
     lm = np.asarray(lm, np.float64).reshape(68, 2)
-    np.save(out / "mean_input.npy", mean_input(flow, strain(flow), lm).astype(np.float32))
-    roi = roi_means(flow, lm)
-    np.save(out / "roi.npy", np.array([roi[k] for k in sorted(roi)], np.float32))
+    mi, roi = frame_features(flow, lm)
+    np.save(out / "mean_input.npy", mi)
+    np.save(out / "roi.npy", roi.astype(np.float32))
     meta = {"interval_id": iv["interval_id"], "video": iv["video"], "onset": onset, "apex": apex,
             "apex_source": apex_source, "offset": offset, "n_frames": n_frames, "frames": frame_paths,
             "oao": oao, "flow": str(out / "flow_hsv.png"), "flow_uvm": str(out / "flow_uvm.png"),
@@ -258,7 +258,7 @@ def build_inputs(ws: Workspace, dataset: str, intervals: Sequence[dict], n_frame
     for v in by_video:
         if v not in videos:
             raise InputError(f"video {v!r} of dataset {dataset!r} is not in the videos table (ingest it first)")
-    args = [(str(ws.root), dataset, videos[v], files.get(v, {}), ivs, n_frames) for v, ivs in by_video.items()]
+    args = [(ws.home, dataset, videos[v], files.get(v, {}), ivs, n_frames) for v, ivs in by_video.items()]
 
     if client is None:
         results = [video_inputs(*a) for a in args]

@@ -95,11 +95,15 @@ def test_strain_and_head_motion_removal():
 
     yy, xx = np.mgrid[0:64, 0:64].astype(np.float32)
     shift = np.dstack([np.full_like(xx, 3.0), np.full_like(xx, -2.0)])
-    assert np.allclose(strain(shift), 0.0)
-    stretch = np.dstack([0.1 * xx, np.zeros_like(xx)])  # u_x = 0.1 -> e = 0.1
-    assert np.allclose(strain(stretch), 0.1, atol=1e-5)
-    shear = np.dstack([0.2 * yy, np.zeros_like(xx)])     # u_y = 0.2 -> e = sqrt(0.5) * 0.2
-    assert np.allclose(strain(shear), np.sqrt(0.5) * 0.2, atol=1e-5)
+    zero = np.zeros_like(xx)
+    assert np.allclose(strain(shift[..., 0].copy(), shift[..., 1].copy()), 0.0)
+    assert np.allclose(strain(0.1 * xx, zero), 0.1, atol=1e-5)  # u_x = 0.1 -> e = 0.1
+    assert np.allclose(strain(0.2 * yy, zero), np.sqrt(0.5) * 0.2, atol=1e-5)  # u_y = 0.2 -> sqrt(0.5) * 0.2
+    wave = np.sin(xx / 5.0) * np.cos(yy / 7.0)  # matches numpy's central differences, edges included
+    u_y, u_x = np.gradient(wave)
+    v_y, v_x = np.gradient(wave.T.copy())
+    assert np.allclose(strain(wave, wave.T.copy()), np.sqrt(u_x ** 2 + v_y ** 2 + 0.5 * (u_y + v_x) ** 2),
+                       atol=1e-6)
     lm = np.zeros((68, 2))
     lm[27:31] = [[30, 20], [30, 24], [30, 28], [30, 32]]
     local = shift.copy()
@@ -109,9 +113,9 @@ def test_strain_and_head_motion_removal():
     assert np.allclose(out[55, 10], [1.0, 1.0], atol=1e-6)
 
 
-def test_mean_input_and_roi_means_follow_the_landmarks():
-    from tasks.face import TEMPLATE  # noqa: F401  (import check: face module loads dlib lazily)
-    from tasks.features import mean_boxes, mean_input, region_boxes, roi_means
+def test_frame_features_follow_the_landmarks():
+    from tasks.features import ROI_COLUMNS, frame_features, mean_boxes, region_boxes
+    from tasks.optical_flow import nose_box
 
     rng = np.random.default_rng(1)
     lm = np.column_stack([rng.uniform(30, 98, 68), rng.uniform(20, 110, 68)])
@@ -122,17 +126,35 @@ def test_mean_input_and_roi_means_follow_the_landmarks():
     flow = np.zeros((128, 128, 2), np.float32)
     (ex0, ey0, ex1, ey1), _ = mean_boxes(lm)
     flow[ey0:ey1, ex0:ex1, 0] = 1.0  # motion only in the eyes band
-    e = np.zeros((128, 128), np.float32)
-    x = mean_input(flow, e, lm)
+    x, _ = frame_features(flow, lm)
     assert x.shape == (3, 42, 42) and x.dtype == np.float32
     assert x.min() >= 0.0 and x.max() <= 1.0
     assert np.allclose(x[0, :21], 1.0) and np.allclose(x[0, 21:], 0.0)  # eyes band on top, mouth below
-    assert np.allclose(x[2], 0.0)  # constant strain plane -> zeros
+    assert np.allclose(x[1], 0.0)  # constant v plane -> zeros
+    assert x[2, :21].max() > 0.5 and np.allclose(x[2, 21:], 0.0)  # strain only at the band's edges
     const = np.dstack([np.full((128, 128), 1.0), np.full((128, 128), -2.0)]).astype(np.float32)
-    r = roi_means(const, lm)
-    assert len(region_boxes(lm)) >= 12 and len(r) == 3 * len(region_boxes(lm))
-    assert all(np.isclose(r[f"{n}_u"], 1.0) and np.isclose(r[f"{n}_v"], -2.0)
-               and np.isclose(r[f"{n}_mag"], np.sqrt(5.0), atol=1e-5) for n in region_boxes(lm))
+    _, r = frame_features(const, lm)
+    names = region_boxes(lm)
+    assert len(names) >= 12 and r.shape == (3 * len(names),) and len(ROI_COLUMNS) == r.size
+    got = dict(zip(ROI_COLUMNS, r))
+    assert all(np.isclose(got[f"{n}_u"], 1.0) and np.isclose(got[f"{n}_v"], -2.0)
+               and np.isclose(got[f"{n}_mag"], np.sqrt(5.0), atol=1e-5) for n in names)
+    # Region means are exact box means: a blob inside one region moves its mean and no other region's.
+    x0, y0, x1, y1 = names["mouth_corner_l"]
+    blob = np.zeros_like(flow)
+    blob[y0:y1, x0:x1, 1] = 2.0
+    _, r = frame_features(blob, lm)
+    got = dict(zip(ROI_COLUMNS, r))
+    assert np.isclose(got["mouth_corner_l_v"], 2.0) and np.isclose(got["mouth_corner_l_mag"], 2.0)
+    # Head motion: a uniform shift is removed from the ROI means but leaves MEAN's (min-max scaled) input alone.
+    shifted = blob + np.array([0.7, -0.4], np.float32)
+    a, _ = frame_features(blob, lm)
+    b, rb = frame_features(shifted, lm, head_motion=True)
+    assert np.allclose(a, b, atol=1e-6)
+    nx0, ny0, nx1, ny1 = nose_box(lm, (128, 128))
+    assert nx1 <= x0 or x1 <= nx0 or ny1 <= y0 or y1 <= ny0  # the blob is outside the nose bridge box
+    got = dict(zip(ROI_COLUMNS, rb))
+    assert np.isclose(got["mouth_corner_l_u"], 0.0, atol=1e-6) and np.isclose(got["mouth_corner_l_v"], 2.0)
 
 
 def test_shard_planning():
