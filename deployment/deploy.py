@@ -21,7 +21,7 @@ class DeployConfig:
     """What `megc deploy` applies: pool, workspace, dataset/model, cluster addresses and schedules."""
 
     pool: str = DEFAULT_POOL
-    home: str = ""                          # workspace; default $MEGC_HOME or ./megc-home, stored absolute
+    home: str = ""                          # workspace folder (stored absolute) or URL; default $MEGC_HOME
     dataset: str = ""                       # retrain + batch-infer need one; nightly preprocess covers every dataset
     model: str = ""                         # default mean-<dataset> (train mean's default name)
     dask_address: str = ""                  # tcp://HOST:PORT of a Dask scheduler; empty = LocalCluster per run
@@ -74,7 +74,7 @@ def build_deployments(cfg: DeployConfig) -> list:
 
     from flows.ops import batch_infer, nightly_preprocess, retrain
 
-    home = str(resolve_home(cfg.home or None))
+    home = resolve_home(cfg.home or None)
     sched = lambda cron: [CronSchedule(cron=cron, timezone=cfg.timezone)]
     common: dict[str, Any] = {"entrypoint_type": EntrypointType.MODULE_PATH, "paused": cfg.paused,
                               "work_pool_name": cfg.pool, "tags": ["megc"],

@@ -20,8 +20,9 @@ app.add_typer(vqa_app, name="vqa")
 
 
 @app.callback()
-def _main(home: str | None = typer.Option(None, "--home", envvar="MEGC_HOME",
-                                             help="Workspace folder (default ./megc-home).")) -> None:
+def _main(home: str | None = typer.Option(
+        None, "--home", envvar="MEGC_HOME",
+        help="Workspace: a folder (default ./megc-home) or a URL such as s3://bucket/prefix.")) -> None:
     STATE["home"] = home
 
 

@@ -16,7 +16,7 @@ STATE: dict[str, Any] = {"home": None}
 
 
 def workspace() -> Workspace:
-    """The workspace chosen by --home / $MEGC_HOME / ./megc-home."""
+    """The workspace (folder or URL) chosen by --home / $MEGC_HOME / ./megc-home."""
     return Workspace(STATE["home"]).ensure()
 
 

@@ -42,14 +42,11 @@ class DemoConfig:
 
 def _reusable_model(ws: Workspace, name: str, dataset: str, train_cfg: dict) -> bool:
     """True when a registered MEAN was trained on the same dataset rows with the same settings."""
-    from models.registry import model_dir
+    from models.registry import find_card
 
-    card_path = model_dir(ws, name) / "card.json"
-    if not card_path.is_file():
+    card = find_card(ws, name)
+    if card is None:
         return False
-    import json
-
-    card = json.loads(card_path.read_text())
     _, rows = ws.sql("SELECT count(*), sum(n_frames) FROM videos WHERE dataset = ?", [dataset])
     same_data = card.get("training_data", {}).get("dataset") == dataset and rows[0][0] == card.get(
         "training_data", {}).get("n_videos")
@@ -84,7 +81,7 @@ def demo(home: str, config: dict) -> dict:
         return out
 
     dataset = stage("synthesize + ingest", make_dataset, ws, cfg.preset, seed=cfg.seed, fmt=cfg.fmt)
-    pre = stage("preprocess", preprocess_flow, dataset, home=str(ws.root), workers=cfg.workers, flow=cfg.flow)
+    pre = stage("preprocess", preprocess_flow, dataset, home=ws.home, workers=cfg.workers, flow=cfg.flow)
     if pre.get("run_id"):
         sub["preprocess"] = pre["run_id"]
     model = cfg.model or f"demo-mean-{dataset}"
@@ -93,19 +90,19 @@ def demo(home: str, config: dict) -> dict:
         log.warning("demo: model %s is up to date; training skipped", model)
         timings["train MEAN"] = 0.0
     else:
-        out = stage("train MEAN", train_mean_flow, dataset, home=str(ws.root), name=model, evaluate=False,
+        out = stage("train MEAN", train_mean_flow, dataset, home=ws.home, name=model, evaluate=False,
                     **train_cfg)
         sub["train"] = out["run_id"]
     card = load_card(ws, model)
     held = sorted({s for f in card.get("folds", []) for s in f.get("heldout_subjects", [])})
-    spot = stage("spot + recognize + score STR", spot_flow, dataset, model, home=str(ws.root),
+    spot = stage("spot + recognize + score STR", spot_flow, dataset, model, home=ws.home,
                  subjects=held if cfg.split == "holdout" else [])
     sub["spot"] = spot["run_id"]
-    stage("VQA build", vqa_build, dataset, home=str(ws.root), test_subjects=held)
+    stage("VQA build", vqa_build, dataset, home=ws.home, test_subjects=held)
     engine = "qwen" if cfg.vlm else "expert"
     vqa_kw: dict[str, Any] = {"vlm": cfg.vlm} if cfg.vlm else {"mean_model": model}
-    stage("VQA train", vqa_train, dataset, engine="expert", home=str(ws.root), mean_model=model)
-    answers = stage("VQA answer + score", vqa_answer, dataset, engine=engine, home=str(ws.root),
+    stage("VQA train", vqa_train, dataset, engine="expert", home=ws.home, mean_model=model)
+    answers = stage("VQA answer + score", vqa_answer, dataset, engine=engine, home=ws.home,
                     input_kind=cfg.vqa_input, **vqa_kw)
     sub["vqa"] = answers["run_id"]
     record_run(ws, run_id, "demo", {**to_dict(cfg), "dataset": dataset, "model": model,
@@ -122,4 +119,4 @@ def demo_flow(home: str | None = None, **overrides: Any) -> dict:
     path = overrides.pop("config", None)
     cfg = load_config(DemoConfig, path, overrides)
     ws = Workspace(home).ensure()
-    return demo(str(ws.root), to_dict(cfg))
+    return demo(ws.home, to_dict(cfg))

@@ -16,7 +16,7 @@ prefect_defaults()
 
 from prefect import flow, get_run_logger  # noqa: E402
 
-from models.registry import load_card, model_dir  # noqa: E402
+from models.registry import find_card, load_card  # noqa: E402
 from storage.errors import InputError, MegcError  # noqa: E402
 from storage.runs import new_run_id  # noqa: E402
 from storage.workspace import Workspace  # noqa: E402
@@ -32,13 +32,12 @@ def ingested_datasets(ws: Workspace) -> list[str]:
 
 def recorded_manifest(ws: Workspace, model: str) -> str | None:
     """The manifest hash a model was trained on: from its card, else from the sidecar manifest.json."""
-    card_path = model_dir(ws, model) / "card.json"
-    if not card_path.is_file():
+    card = find_card(ws, model)
+    if card is None:
         return None
-    card = load_card(ws, model)
     if card.get("manifest_hash"):
         return str(card["manifest_hash"])
-    side = read_json(model_dir(ws, model) / MANIFEST_FILE)
+    side = read_json(ws, "models", model, MANIFEST_FILE)
     return str(side["manifest_hash"]) if side and side.get("manifest_hash") else None
 
 
@@ -47,8 +46,8 @@ def _with(overrides: dict[str, Any] | None, **values: Any) -> dict[str, Any]:
     return {**(overrides or {}), **{k: v for k, v in values.items() if v}}
 
 
-def _infer_state_path(ws: Workspace, model: str, dataset: str):
-    return model_dir(ws, model) / "batch_infer" / f"{quote(dataset, safe='')}.json"
+def _infer_state(model: str, dataset: str) -> tuple[str, ...]:
+    return ("models", model, "batch_infer", f"{quote(dataset, safe='')}.json")
 
 
 @flow(name="nightly-preprocess")
@@ -60,10 +59,10 @@ def nightly_preprocess(home: str | None = None, dask_address: str | None = None,
     log = get_run_logger()
     ws = Workspace(home).ensure()
     names = list(datasets or ingested_datasets(ws))
-    out: dict[str, Any] = {"home": str(ws.root), "datasets": {}}
+    out: dict[str, Any] = {"home": ws.home, "datasets": {}}
     for ds in names:
         try:
-            s = preprocess_flow(ds, str(ws.root), **_with(preprocess, dask_address=dask_address))
+            s = preprocess_flow(ds, ws.home, **_with(preprocess, dask_address=dask_address))
             out["datasets"][ds] = {"status": "ok", "run_id": s["run_id"], "shards_run": s["shards_run"],
                                    "shards_skipped": s["shards_skipped"], "feature_rows": s["feature_rows"]}
         except PreprocessFailed as exc:
@@ -102,11 +101,11 @@ def retrain(dataset: str, model_name: str, home: str | None = None, ray_address:
         # new videos are preprocessed first, so the model never trains on stale features under a new hash
         log.info("retrain %s: preprocessing %d videos without features first", model_name, len(missing))
         try:
-            preprocess_flow(dataset, str(ws.root), **_with(preprocess, dask_address=dask_address))
+            preprocess_flow(dataset, ws.home, **_with(preprocess, dask_address=dask_address))
         except PreprocessFailed as exc:
             log.warning("retrain %s: training without the videos that failed preprocessing: %s", model_name, exc)
-    result = train_mean_flow(dataset, str(ws.root), **_with(train, name=model_name, ray_address=ray_address))
-    write_json(model_dir(ws, model_name) / MANIFEST_FILE,
+    result = train_mean_flow(dataset, ws.home, **_with(train, name=model_name, ray_address=ray_address))
+    write_json(ws, ("models", model_name, MANIFEST_FILE),
                {"dataset": dataset, **manifest, "train_run_id": result["run_id"],
                 "recorded_at": datetime.now(UTC).isoformat()})
     log.info("retrain %s: trained on %s (run %s, manifest %s)", model_name, dataset, result["run_id"],
@@ -127,8 +126,8 @@ def batch_infer(dataset: str, model_name: str, home: str | None = None, ray_addr
     card = load_card(ws, model_name)
     model_version = str(card.get("run_id") or card.get("created_at"))
     videos = featured_videos(ws, dataset)
-    state_path = _infer_state_path(ws, model_name, dataset)
-    state = read_json(state_path) or {}
+    state_parts = _infer_state(model_name, dataset)
+    state = read_json(ws, *state_parts) or {}
     done = set(state.get("videos", [])) if state.get("model_version") == model_version else set()
     new = sorted(set(videos) - done)
     base = {"dataset": dataset, "model": model_name, "model_version": model_version, "videos": len(videos),
@@ -140,8 +139,8 @@ def batch_infer(dataset: str, model_name: str, home: str | None = None, ray_addr
         log.info("batch infer %s on %s: no new videos since run %s", model_name, dataset, state.get("run_id"))
         return {**base, "status": "up-to-date", "run_id": state.get("run_id")}
     run_id = new_run_id("spot")
-    out = spot_flow(dataset, model_name, str(ws.root), run_id, **_with(spot, ray_address=ray_address))
-    write_json(state_path, {"model_version": model_version, "videos": videos, "run_id": run_id,
+    out = spot_flow(dataset, model_name, ws.home, run_id, **_with(spot, ray_address=ray_address))
+    write_json(ws, state_parts, {"model_version": model_version, "videos": videos, "run_id": run_id,
                             "n_predictions": out["n_predictions"], "at": datetime.now(UTC).isoformat()})
     log.info("batch infer %s on %s: run %s, %d videos (%d new), %d predictions", model_name, dataset, run_id,
              out["n_videos"], len(new), out["n_predictions"])

@@ -8,8 +8,6 @@ import time
 from collections import defaultdict
 from typing import Any
 
-import pyarrow.parquet as pq
-
 from flows.runtime import dask_client, prefect_defaults
 from storage.config import apply_overrides
 from storage.errors import InputError, MegcError
@@ -53,7 +51,7 @@ def _stored_state(ws: Workspace, dataset: str, video: str) -> tuple[set[str], se
     lm = ws.files("landmarks", dataset=dataset, video=video)
     stored = None
     if lm:
-        col = pq.read_table(lm[0], columns=["config_hash"]).column(0)
+        col = ws.read_file(lm[0], columns=["config_hash"]).column(0)
         stored = col[0].as_py() if len(col) else None
     return done, parts, stored
 
@@ -172,7 +170,7 @@ def finalize(dataset: str, home: str, run_id: str, planned: dict, results: list[
         "peak_worker_rss_mb": max((r["peak_rss_mb"] for r in ok), default=0.0),
         "failed": [{"video": v, "error": e} for v, e in sorted(errors.items())],
     }
-    Workspace(home).path("runs", run_id, "summary.json").write_text(json.dumps(summary, indent=2))
+    Workspace(home).write_bytes(json.dumps(summary, indent=2).encode(), "runs", run_id, "summary.json")
     if errors:
         names = "; ".join(f"{v}: {e.splitlines()[0]}" for v, e in sorted(errors.items()))
         log.error("preprocess %s failed for %d video(s): %s", dataset, len(errors), names)
@@ -191,9 +189,9 @@ def preprocess(dataset: str, home: str | None = None, config: dict | None = None
     record_run(ws, run_id, "preprocess", {"dataset": dataset, **config_dict(cfg),
                                           "config_hash": content_hash(cfg)})
     t0 = time.perf_counter()
-    planned = plan(dataset, str(ws.root), config_dict(cfg))
-    results = compute(str(ws.root), planned["work"], config_dict(cfg))
-    return finalize(dataset, str(ws.root), run_id, planned, results, time.perf_counter() - t0)
+    planned = plan(dataset, ws.home, config_dict(cfg))
+    results = compute(ws.home, planned["work"], config_dict(cfg))
+    return finalize(dataset, ws.home, run_id, planned, results, time.perf_counter() - t0)
 
 
 def preprocess_flow(dataset: str, home: str | None = None, **overrides: Any) -> dict:

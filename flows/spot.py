@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import functools
 import importlib.util
 from pathlib import Path
 from typing import Any
@@ -85,7 +86,8 @@ def score_shards(ws: Workspace, dataset: str, model: str, run_id: str, items: li
         return 0
     ray_init(cfg.ray_address or None)
     done = 0
-    for res in score_items(pending, str(ws.root), model, iter_shard, cfg.n_actors, cfg.num_cpus,
+    read = functools.partial(iter_shard, ws=ws)
+    for res in score_items(pending, ws.home, model, read, cfg.n_actors, cfg.num_cpus,
                            None if cfg.num_gpus < 0 else cfg.num_gpus):
         t = _frame_scores_table(run_id, dataset, res["video"], res["frames"], res["scores"], res["probs"])
         ws.write("frame_scores", t, part=shard_stem(res["path"]), run_id=run_id, dataset=dataset, video=res["video"])
@@ -177,7 +179,7 @@ def spot_flow(dataset: str, model: str, home: str | None = None, run_id: str | N
     path = overrides.pop("config", None)
     cfg = load_config(SpotConfig, path, overrides)
     ws = Workspace(home).ensure()
-    return spot(dataset, model, str(ws.root), run_id or new_run_id("spot"), to_dict(cfg))
+    return spot(dataset, model, ws.home, run_id or new_run_id("spot"), to_dict(cfg))
 
 
 def export_str(ws: Workspace, run_id: str, out: str | Path | None = None, frame_numbering: str = "megc") -> Path:

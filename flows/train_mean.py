@@ -8,6 +8,7 @@ trained on every subject; holdout stores the one model (the fold) as the final m
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import time
 from datetime import datetime, UTC
@@ -93,12 +94,13 @@ def _job(fold: str, held: list[str], shards: list[Shard], mes: list[ME], cfg: Tr
 
 
 @task(name="train-folds")
-def train_folds_task(jobs: list, cfg: TrainMeanConfig) -> list[dict]:
-    """All folds on Ray."""
+def train_folds_task(jobs: list, cfg: TrainMeanConfig, home: str) -> list[dict]:
+    """All folds on Ray (each reads its rows from the workspace `home`)."""
     from models.mean_actors import train_folds
 
     ray_init(cfg.ray_address or None)
-    return train_folds(jobs, gather, cfg.num_cpus, None if cfg.num_gpus < 0 else cfg.num_gpus)
+    load = functools.partial(gather, ws=Workspace(home))
+    return train_folds(jobs, load, cfg.num_cpus, None if cfg.num_gpus < 0 else cfg.num_gpus)
 
 
 def _summary(values: list[float | None]) -> float | None:
@@ -133,7 +135,7 @@ def train_mean(dataset: str, home: str, config: dict) -> dict:
         final_fold = "final"
         job, kps[final_fold] = _job(final_fold, [], shards, mes, cfg)
         jobs.append(job)
-    results = train_folds_task(jobs, cfg)
+    results = train_folds_task(jobs, cfg, ws.home)
     wall = time.perf_counter() - t0
     folds = [{"fold": r["fold"], "heldout_subjects": j.heldout_subjects, "k_prime": kps[r["fold"]],
               "stats": r["stats"]} for r, j in zip(results, jobs) if r["fold"] != "final"]
@@ -165,7 +167,7 @@ def train_mean(dataset: str, home: str, config: dict) -> dict:
         held = [s for f in folds for s in f["heldout_subjects"]] if cfg.split == "holdout" else []
         spot_cfg = SpotConfig(ray_address=cfg.ray_address, num_cpus=cfg.num_cpus, num_gpus=cfg.num_gpus,
                               subjects=held)
-        out["spot"] = spot(dataset, name, str(ws.root), new_run_id("spot"), to_dict(spot_cfg))
+        out["spot"] = spot(dataset, name, ws.home, new_run_id("spot"), to_dict(spot_cfg))
     return out
 
 
@@ -174,4 +176,4 @@ def train_mean_flow(dataset: str, home: str | None = None, **overrides: Any) -> 
     path = overrides.pop("config", None)
     cfg = load_config(TrainMeanConfig, path, overrides)
     ws = Workspace(home).ensure()
-    return train_mean(dataset, str(ws.root), to_dict(cfg))
+    return train_mean(dataset, ws.home, to_dict(cfg))

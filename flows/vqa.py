@@ -164,10 +164,10 @@ def _adapter_dir(ws: Workspace, adapter: str) -> Path:
     p = Path(adapter).expanduser()
     if p.is_dir():
         return p
-    d = ws.root / "adapters" / check_name(adapter)
-    if not d.is_dir():
-        raise InputError(f"no LoRA adapter named {adapter!r}", file=d)
-    return d
+    name = check_name(adapter)
+    if not ws.listdir("adapters", name):
+        raise InputError(f"no LoRA adapter named {adapter!r}", file=ws.location("adapters", name))
+    return ws.fetch_dir("adapters", name)
 
 
 def _check_run(engine: str, cfg: VqaConfig, ws: Workspace) -> Path | None:
@@ -228,7 +228,7 @@ def vqa_build_flow(dataset: str, home: str | None, test_subjects: list[str] | No
 
 def vqa_build(dataset: str, home: str | None = None, **kw: Any) -> dict:
     """Build VQA items (kw: test_subjects=[...], jsonl=[paths], split=None)."""
-    return vqa_build_flow(dataset, str(Workspace(home).root), kw.get("test_subjects"), list(kw.get("jsonl") or []),
+    return vqa_build_flow(dataset, Workspace(home).home, kw.get("test_subjects"), list(kw.get("jsonl") or []),
                           kw.get("split"))
 
 
@@ -243,7 +243,7 @@ def vqa_train_flow(dataset: str, engine: str, home: str, config: dict) -> dict:
     items = _items(ws, dataset, "train")
     if not items:
         raise MegcError(f"dataset {dataset!r} has no train items")
-    metas = make_inputs(str(ws.root), dataset, items, cfg.n_frames, cfg.dask_address, cfg.dask_workers)
+    metas = make_inputs(ws.home, dataset, items, cfg.n_frames, cfg.dask_address, cfg.dask_workers)
     if engine == "expert":
         labels = _labels_by_clip(items)
         clips = sorted(labels)
@@ -258,7 +258,7 @@ def vqa_train_flow(dataset: str, engine: str, home: str, config: dict) -> dict:
     convs = _conversations(items, metas, cfg, hints)
     answers = [it["answer"] for it in items]
     name = check_name(cfg.name or f"vqa-lora-{dataset}-{cfg.input_kind}")
-    out = ws.root / "adapters" / name
+    out = ws.root / "adapters" / name  # written here, then stored (a no-op for a local workspace)
     if cfg.use_ray:
         from models.vqa_actors import train_on_ray
 
@@ -271,6 +271,7 @@ def vqa_train_flow(dataset: str, engine: str, home: str, config: dict) -> dict:
     meta = {"dataset": dataset, "vlm": str(vlm), "input_kind": cfg.input_kind, "run_id": run_id,
             "losses": res["losses"], "items": len(items)}
     (out / "megc_adapter.json").write_text(json.dumps(meta, indent=2))
+    ws.put_dir(out, "adapters", name)
     return {"run_id": run_id, "engine": engine, "adapter": name, "path": res["adapter"], "losses": res["losses"]}
 
 
@@ -278,7 +279,7 @@ def vqa_train(dataset: str, engine: str = "expert", home: str | None = None, **k
     """Train an engine on the dataset's train items (kw: VqaConfig fields, e.g. vlm=, input_kind=, lora=)."""
     cfg = _cfg(kw)
     _check_run(engine, cfg, Workspace(home))
-    return vqa_train_flow(dataset, engine, str(Workspace(home).root), to_dict(cfg))
+    return vqa_train_flow(dataset, engine, Workspace(home).home, to_dict(cfg))
 
 
 def score_answers(rows: list[dict], bleu: str = "corpus") -> dict | None:
@@ -306,7 +307,7 @@ def vqa_answer_flow(dataset: str, engine: str, home: str, config: dict, run_id: 
     items = _items(ws, dataset, cfg.split)
     if not items:
         raise MegcError(f"dataset {dataset!r} has no {cfg.split} items")
-    metas = make_inputs(str(ws.root), dataset, items, cfg.n_frames, cfg.dask_address, cfg.dask_workers)
+    metas = make_inputs(ws.home, dataset, items, cfg.n_frames, cfg.dask_address, cfg.dask_workers)
     clips = sorted({it["interval_id"] for it in items})
     if engine == "expert":
         preds = _expert_predictions(ws, dataset, cfg, metas, clips)
@@ -343,7 +344,7 @@ def vqa_answer(dataset: str, engine: str = "expert", home: str | None = None, in
     run_id = kw.pop("run_id", None)
     cfg = _cfg({**kw, "input_kind": input_kind})
     _check_run(engine, cfg, Workspace(home))
-    return vqa_answer_flow(dataset, engine, str(Workspace(home).root), to_dict(cfg), run_id)
+    return vqa_answer_flow(dataset, engine, Workspace(home).home, to_dict(cfg), run_id)
 
 
 def export_vqa(ws: Workspace, run_id: str, out: str | Path) -> list[Path]:

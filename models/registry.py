@@ -1,5 +1,8 @@
 """Model registry in the workspace: <home>/models/<name>/model.safetensors + card.json (+ folds/<fold>.safetensors).
 
+Models are stored with the tables (in the bucket for a URL workspace), so every machine that opens the same
+workspace sees them.
+
 Weights are stored and loaded with safetensors only; nothing is ever unpickled. For a LOSO model,
 model.safetensors holds the final model trained on all subjects (or, with train_final off, the first fold's
 weights) and folds/<fold>.safetensors the per-fold models; the card maps each fold to its held-out subjects.
@@ -9,14 +12,12 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
-import uuid
 from pathlib import Path
 
 import numpy as np
 
 from storage.errors import InputError, MegcError
-from storage.workspace import Workspace
+from storage.workspace import Url, Workspace
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
@@ -28,48 +29,54 @@ def check_name(name: str) -> str:
     return name
 
 
-def model_dir(ws: Workspace, name: str) -> Path:
-    """Folder of a registered model."""
-    return ws.root / "models" / check_name(name)
+def model_dir(ws: Workspace, name: str) -> Path | Url:
+    """Where a registered model is stored (a local folder, or a URL in a URL workspace)."""
+    return ws.location("models", check_name(name))
 
 
 def save_model(ws: Workspace, name: str, weights: dict[str, np.ndarray], card: dict,
-               folds: dict[str, dict[str, np.ndarray]] | None = None) -> Path:
-    """Atomically (re)place a model: weights, per-fold weights and card are written together."""
-    from safetensors.numpy import save_file
+               folds: dict[str, dict[str, np.ndarray]] | None = None) -> Path | Url:
+    """(Re)place a model: weights, per-fold weights and card are written together (atomically in a local
+    workspace; in an object store the card goes last)."""
+    from safetensors.numpy import save
 
-    final = model_dir(ws, name)
-    staging = ws.ensure().tmp_dir / f"model-{name}-{uuid.uuid4().hex}"
-    (staging / "folds").mkdir(parents=True)
+    arrays = lambda w: {k: np.ascontiguousarray(v) for k, v in w.items()}
+    files = {"model.safetensors": save(arrays(weights))}
+    for fold, w in (folds or {}).items():
+        files[f"folds/{check_name(fold)}.safetensors"] = save(arrays(w))
+    files["card.json"] = json.dumps({**card, "name": name}, indent=2, default=str).encode()
+    return ws.replace_dir(files, "models", check_name(name))
+
+
+def find_card(ws: Workspace, name: str) -> dict | None:
+    """The JSON card of a registered model, None when there is no such model."""
+    data = ws.read_bytes("models", check_name(name), "card.json")
+    if data is None:
+        return None
     try:
-        save_file({k: np.ascontiguousarray(v) for k, v in weights.items()}, str(staging / "model.safetensors"))
-        for fold, w in (folds or {}).items():
-            save_file({k: np.ascontiguousarray(v) for k, v in w.items()},
-                      str(staging / "folds" / f"{check_name(fold)}.safetensors"))
-        (staging / "card.json").write_text(json.dumps({**card, "name": name}, indent=2, default=str))
-        ws.swap_in(staging, final)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
-    return final
+        return json.loads(data)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"model card is not valid JSON ({exc})", file=model_dir(ws, name) / "card.json") from None
 
 
 def load_card(ws: Workspace, name: str) -> dict:
     """The JSON card of a registered model."""
-    p = model_dir(ws, name) / "card.json"
-    if not p.is_file():
+    card = find_card(ws, name)
+    if card is None:
         known = [c["name"] for c in list_models(ws)]
-        raise MegcError(f"no model named {name!r} in {ws.root / 'models'}; known: {known}")
-    return json.loads(p.read_text())
+        raise MegcError(f"no model named {name!r} in {ws.location('models')}; known: {known}")
+    return card
 
 
 def list_models(ws: Workspace) -> list[dict]:
     """Cards of every registered model, by name."""
-    root = ws.root / "models"
     cards = []
-    for p in sorted(root.glob("*/card.json")) if root.is_dir() else []:
+    for name in ws.listdir("models"):
+        data = ws.read_bytes("models", name, "card.json")
+        if data is None:
+            continue
         try:
-            cards.append(json.loads(p.read_text()))
+            cards.append(json.loads(data))
         except json.JSONDecodeError:
             continue
     return cards
@@ -77,13 +84,13 @@ def list_models(ws: Workspace) -> list[dict]:
 
 def load_weights(ws: Workspace, name: str, fold: str | None = None) -> dict[str, np.ndarray]:
     """Weights of a model (or of one of its folds) as numpy arrays, via safetensors."""
-    from safetensors.numpy import load_file
+    from safetensors.numpy import load
 
-    d = model_dir(ws, name)
-    p = d / "folds" / f"{check_name(fold)}.safetensors" if fold else d / "model.safetensors"
-    if not p.is_file():
-        raise MegcError(f"model {name!r} has no weights file {p.name}" + (f" for fold {fold!r}" if fold else ""))
-    return load_file(str(p))
+    parts = ("folds", f"{check_name(fold)}.safetensors") if fold else ("model.safetensors",)
+    data = ws.read_bytes("models", check_name(name), *parts)
+    if data is None:
+        raise MegcError(f"model {name!r} has no weights file {parts[-1]}" + (f" for fold {fold!r}" if fold else ""))
+    return load(data)
 
 
 def fold_for_subject(card: dict, subject: str) -> str | None:

@@ -18,14 +18,13 @@ def new_run_id(kind: str) -> str:
 
 
 def record_run(ws: Workspace, run_id: str, kind: str, config: Any) -> dict:
-    """Write the run's row to `runs` and its config to <home>/runs/<run_id>/run.json."""
+    """Write the run's row to `runs` and its config to <home>/runs/<run_id>/run.json (stored with the tables)."""
     cfg = to_dict(config) if dataclasses.is_dataclass(config) else dict(config)
     row = {"run_id": run_id, "kind": kind, "created_at": datetime.now(UTC),
            "config": json.dumps(cfg, sort_keys=True, default=str), "git_revision": git_revision()}
     ws.write("runs", [row], run_id=run_id)
-    p = ws.path("runs", run_id, "run.json")
-    p.write_text(json.dumps({**row, "created_at": row["created_at"].isoformat(), "config": cfg}, indent=2,
-                            default=str))
+    record = {**row, "created_at": row["created_at"].isoformat(), "config": cfg}
+    ws.write_bytes(json.dumps(record, indent=2, default=str).encode(), "runs", run_id, "run.json")
     return row
 
 

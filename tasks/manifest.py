@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
-import uuid
-from pathlib import Path
 
 import sql
+from storage.errors import MegcError
 from storage.workspace import Workspace
 
 
@@ -22,17 +20,15 @@ def featured_videos(ws: Workspace, dataset: str) -> list[str]:
     return sorted(p["video"] for p in ws.partitions("features", dataset=dataset) if ws.files("features", **p))
 
 
-def write_json(path: Path, data: dict) -> None:
-    """Write a small JSON sidecar atomically (temporary file, then rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.{uuid.uuid4().hex}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str))
-    os.replace(tmp, path)
+def write_json(ws: Workspace, parts: tuple[str, ...], data: dict) -> None:
+    """Store a small JSON sidecar in the workspace (written whole: readers never see half of it)."""
+    ws.write_bytes(json.dumps(data, indent=2, sort_keys=True, default=str).encode(), *parts)
 
 
-def read_json(path: Path) -> dict | None:
-    """A JSON sidecar, or None when it is missing or unreadable (treated as 'never recorded')."""
+def read_json(ws: Workspace, *parts: str) -> dict | None:
+    """A stored JSON sidecar, or None when it is missing or unreadable (treated as 'never recorded')."""
     try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
+        data = ws.read_bytes(*parts)
+        return json.loads(data) if data is not None else None
+    except (MegcError, json.JSONDecodeError):
         return None

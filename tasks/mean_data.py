@@ -54,7 +54,7 @@ def shard_index(ws: Workspace, dataset: str, videos: Sequence[str] | None = None
         if videos is not None and part["video"] not in videos:
             continue
         for f in ws.files("features", dataset=dataset, video=part["video"]):
-            t = pq.read_table(f, columns=["subject", "frame", "k"])
+            t = ws.read_file(f, columns=["subject", "frame", "k"])
             if t.num_rows == 0:
                 continue
             out.append(Shard(dataset, str(t.column("subject")[0]), part["video"], str(f),
@@ -84,21 +84,30 @@ def to_array(column: pa.Array | pa.ChunkedArray) -> np.ndarray:
     return np.array(flat, dtype=np.float32).reshape(-1, *SHAPE)  # a writable copy (torch needs one)
 
 
-def iter_shard(path: str, batch_size: int = 2048) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """Stream (frames, inputs) batches of one shard file."""
-    for b in pq.ParquetFile(path).iter_batches(batch_size=batch_size, columns=["frame", "mean_input"]):
+def _batches(path: str, batch_size: int, ws: Workspace | None) -> Iterator[pa.RecordBatch]:
+    columns = ["frame", "mean_input"]
+    if ws is not None:
+        return iter(ws.iter_file(path, columns, batch_size))
+    return pq.ParquetFile(path).iter_batches(batch_size=batch_size, columns=columns)
+
+
+def iter_shard(path: str, batch_size: int = 2048, ws: Workspace | None = None
+               ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Stream (frames, inputs) batches of one shard file (a local path, or a path in `ws`'s store)."""
+    for b in _batches(path, batch_size, ws):
         yield b.column(0).to_numpy().astype(np.int64), to_array(b.column(1))
 
 
-def gather(plan: Plan, batch_size: int = 2048) -> tuple[np.ndarray, np.ndarray]:
-    """Read only the planned rows (streaming each shard) into one preallocated (X, targets) pair."""
+def gather(plan: Plan, batch_size: int = 2048, ws: Workspace | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Read only the planned rows (streaming each shard, from `ws`'s store when given) into one preallocated
+    (X, targets) pair."""
     total = sum(len(fr) for _, fr, _ in plan)
     x = np.empty((total, *SHAPE), dtype=np.float32)
     y = np.empty(total, dtype=plan[0][2].dtype if plan else np.float32)
     pos = 0
     for path, frames, targets in plan:
         want = dict(zip(frames.tolist(), targets.tolist()))
-        for b in pq.ParquetFile(path).iter_batches(batch_size=batch_size, columns=["frame", "mean_input"]):
+        for b in _batches(path, batch_size, ws):
             mask = pc.is_in(b.column(0), value_set=pa.array(frames, pa.int64()))
             if not pc.any(mask).as_py():
                 continue

@@ -39,12 +39,12 @@ def _fmt(v, count: bool = False) -> str:
 
 
 def _run_info(ws: Workspace, run_id: str) -> dict:
-    p = ws.root / "runs" / run_id / "run.json"
-    if not p.exists():
+    data = ws.read_bytes("runs", run_id, "run.json")
+    if data is None:
         from storage.errors import MegcError
 
-        raise MegcError(f"no run {run_id!r} in workspace {ws.root} (see `megc runs`)")
-    return json.loads(p.read_text())
+        raise MegcError(f"no run {run_id!r} in workspace {ws.location()} (see `megc runs`)")
+    return json.loads(data)
 
 
 def metrics_section(ws: Workspace, run_ids: list[str]) -> Section:
@@ -204,7 +204,7 @@ def write_report(ws: Workspace, run_id: str, extra_sections: list[Section] | Non
     """Write the report of a run (a demo run pulls in its spot and VQA sub-runs); returns file paths."""
     info = _run_info(ws, run_id)
     cfg = info.get("config", {})
-    out = ws.root / "reports" / run_id
+    out = ws.root / "reports" / run_id  # the local folder: reports are opened on this machine
     out.mkdir(parents=True, exist_ok=True)
     sub = cfg.get("sub_runs", {}) if isinstance(cfg, dict) else {}
     spot_run = sub.get("spot") or (run_id if info.get("kind") == "spot" else None)

@@ -364,7 +364,7 @@ def score_str_run(ws: Workspace, run_id: str, dataset: str | None = None,
               "classes": classes}
     if not ws.files("runs", run_id=run_id):
         record_run(ws, run_id, "score", config)
-    ws.path("runs", run_id, "score_str.json").write_text(json.dumps(config, indent=2))
+    ws.write_bytes(json.dumps(config, indent=2).encode(), "runs", run_id, "score_str.json")
     store_scoring(ws, run_id, scored, part="score_str" if dataset is None else f"score_str_{safe_name(dataset)}")
     return {k: v[0] for k, v in scored.items()}
 

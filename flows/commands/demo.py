@@ -23,11 +23,11 @@ def demo(preset: str = typer.Option(None, help="synthetic preset: tiny, demo (de
     cfg = build_config(DemoConfig, config, sets, preset=preset, seed=seed, vlm=vlm, vqa_input=vqa_input,
                        split=split)
     ws = workspace()
-    print(f"megc demo: preset {cfg.preset}, workspace {ws.root}")
+    print(f"megc demo: preset {cfg.preset}, workspace {ws.location()}")
     from flows.demo import demo_flow
     from storage.config import to_dict
 
-    out = demo_flow(str(ws.root), **to_dict(cfg))
+    out = demo_flow(ws.home, **to_dict(cfg))
     _, rows = ws.sql("SELECT dataset, protocol, name, value FROM metrics WHERE list_contains($ids, run_id) "
                      "AND name IN ('spot_f1', 'analysis_f1', 'strs', 'coarse_uf1', 'coarse_uar', 'fine_uf1', "
                      "'fine_uar', 'bleu', 'rouge1', 'average') ORDER BY protocol, dataset, name",

@@ -30,5 +30,5 @@ def preprocess_cmd(
 
     cfg = build_config(PreprocessConfig, config, sets, flow=flow, k=k, face_mode=face_mode, workers=workers,
                        dask_address=dask_address, shard_size=shard_size, force=True if force else None)
-    summary = preprocess(dataset, str(workspace().root), config_dict(cfg.validate()))
+    summary = preprocess(dataset, workspace().home, config_dict(cfg.validate()))
     print(json.dumps(summary, indent=2))
