@@ -44,7 +44,10 @@ def to_table(data: Any, schema: pa.Schema) -> pa.Table:
 
 
 def _parquet(table: pa.Table) -> Writer:
-    return lambda out: pq.write_table(table, out, compression="zstd")
+    # Dictionary encoding only for text: on float arrays (features, landmarks) it makes files larger and
+    # costs about half the write time.
+    text = [f.name for f in table.schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
+    return lambda out: pq.write_table(table, out, compression="zstd", use_dictionary=text)
 
 
 class Workspace:
