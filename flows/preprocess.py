@@ -124,19 +124,29 @@ def compute(home: str, work: list[dict], cfg: dict) -> list[dict]:
         return results
     total = sum(len(w["shards"]) for w in work)
     with dask_client(c.dask_address or None, workers=c.workers) as client:
-        owner = {}
-        futures = []
+        # Shards get their video's probe as a value, submitted when the probe is done: had they depended on
+        # the probe's future, Dask would place them all on the worker holding it and rebalance only later.
+        probe_of, owner, pending = {}, {}, as_completed()
         for w in work:
             pf = client.submit(probe_video, w["probe"], cfg, pure=False, retries=c.retries,
                                key=f"probe-{w['video']}-{time.time_ns()}")
-            for sh in w["shards"]:
-                f = client.submit(run_shard, home, sh, pf, cfg, pure=False, retries=c.retries,
-                                  key=f"shard-{sh.video}-{sh.start}-{time.time_ns()}")
-                owner[f.key] = sh
-                futures.append(f)
+            probe_of[pf.key] = w
+            pending.add(pf)
         with Progress(console=Console(stderr=True), transient=not sys.stderr.isatty()) as bar:
             job = bar.add_task("preprocess shards", total=total)
-            for fut in as_completed(futures):
+            for fut in pending:
+                if fut.key in probe_of:
+                    try:
+                        probe = fut.result()
+                    except Exception as exc:  # crashed beyond its retries: every shard reports it
+                        probe = {"error": f"face probe crashed: {exc}"}
+                    fut.release()
+                    for sh in probe_of[fut.key]["shards"]:
+                        f = client.submit(run_shard, home, sh, probe, cfg, pure=False, retries=c.retries,
+                                          key=f"shard-{sh.video}-{sh.start}-{time.time_ns()}")
+                        owner[f.key] = sh
+                        pending.add(f)
+                    continue
                 sh = owner[fut.key]
                 try:
                     res = fut.result()
