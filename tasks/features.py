@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import math
-
 import cv2
 import numpy as np
 
 from storage.schemas import ROI_REGIONS
-from tasks.optical_flow import nose_box, strain
+from tasks.optical_flow import remove_head_motion, strain
 
 ROI_MARGIN = 12       # MEAN's margin around its two landmark ROIs (pixels of the 128x128 face)
 ROI_W, ROI_H = 42, 21
@@ -16,20 +14,23 @@ ROI_W, ROI_H = 42, 21
 ROI_COLUMNS = tuple(f"{r}_{c}" for r in ROI_REGIONS for c in ("u", "v", "mag"))
 
 
-def _clip_box(x0: float, y0: float, x1: float, y1: float, h: int, w: int) -> tuple[int, int, int, int]:
-    a = min(max(math.floor(x0), 0), w - 1)
-    b = min(max(math.floor(y0), 0), h - 1)
-    c = min(max(math.ceil(x1) + 1, a + 1), w)
-    d = min(max(math.ceil(y1) + 1, b + 1), h)
-    return a, b, c, d
+def _clip_boxes(raw: np.ndarray, h: int, w: int) -> np.ndarray:
+    """Float boxes (n, 4) x0, y0, x1, y1 -> int pixel boxes inside the image, end exclusive, at least 1 px."""
+    out = np.empty((len(raw), 4), np.int64)
+    out[:, 0] = np.clip(np.floor(raw[:, 0]), 0, w - 1)
+    out[:, 1] = np.clip(np.floor(raw[:, 1]), 0, h - 1)
+    out[:, 2] = np.clip(np.ceil(raw[:, 2]) + 1, out[:, 0] + 1, w)
+    out[:, 3] = np.clip(np.ceil(raw[:, 3]) + 1, out[:, 1] + 1, h)
+    return out
 
 
 def mean_boxes(landmarks: np.ndarray, h: int = 128, w: int = 128) -> tuple[tuple[int, ...], tuple[int, ...]]:
     """MEAN's two ROIs (x0, y0, x1, y1): eyes-and-brows band (x p17..p26, y min(p19, p24)..max(p41, p46))
     and mouth (x p60..p64, y p50..p57), 12 px margins, clipped."""
     p, m = landmarks, ROI_MARGIN
-    eyes = _clip_box(p[17, 0] - m, min(p[19, 1], p[24, 1]) - m, p[26, 0] + m, max(p[41, 1], p[46, 1]) + m, h, w)
-    mouth = _clip_box(p[60, 0] - m, p[50, 1] - m, p[64, 0] + m, p[57, 1] + m, h, w)
+    raw = np.array([[p[17, 0] - m, min(p[19, 1], p[24, 1]) - m, p[26, 0] + m, max(p[41, 1], p[46, 1]) + m],
+                    [p[60, 0] - m, p[50, 1] - m, p[64, 0] + m, p[57, 1] + m]], np.float64)
+    eyes, mouth = (tuple(int(v) for v in b) for b in _clip_boxes(raw, h, w))
     return eyes, mouth
 
 
@@ -57,13 +58,7 @@ def region_box_array(landmarks: np.ndarray, h: int = 128, w: int = 128) -> np.nd
     raw[9] = (p[35, 0] + 2, max(p[46, 1], p[47, 1]) + 3, p[45, 0], p[54, 1])
     raw[10] = (p[36, 0], max(p[40, 1], p[41, 1]) + 3, p[31, 0] - 2, p[48, 1])
     raw[11] = (p[7, 0], p[57, 1] + 3, p[9, 0], p[8, 1])
-    raw = raw[_ROW]
-    out = np.empty((len(raw), 4), np.int64)
-    out[:, 0] = np.clip(np.floor(raw[:, 0]), 0, w - 1)
-    out[:, 1] = np.clip(np.floor(raw[:, 1]), 0, h - 1)
-    out[:, 2] = np.clip(np.ceil(raw[:, 2]) + 1, out[:, 0] + 1, w)
-    out[:, 3] = np.clip(np.ceil(raw[:, 3]) + 1, out[:, 1] + 1, h)
-    return out
+    return _clip_boxes(raw[_ROW], h, w)
 
 
 def region_boxes(landmarks: np.ndarray, h: int = 128, w: int = 128) -> dict[str, tuple[int, int, int, int]]:
@@ -81,11 +76,9 @@ def frame_features(flow: np.ndarray, landmarks: np.ndarray, head_motion: bool = 
     """
     h, w = flow.shape[:2]
     lm = np.asarray(landmarks, np.float64).reshape(68, 2)
-    u, v = cv2.split(np.asarray(flow, np.float32))
     if head_motion:
-        x0, y0, x1, y1 = nose_box(lm, (h, w))
-        u -= u[y0:y1, x0:x1].mean()
-        v -= v[y0:y1, x0:x1].mean()
+        flow = remove_head_motion(flow, lm)
+    u, v = cv2.split(np.asarray(flow, np.float32))
     e = strain(u, v)
     mi = np.empty((3, 2 * ROI_H, ROI_W), np.float32)
     boxes = mean_boxes(lm, h, w)

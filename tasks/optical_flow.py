@@ -64,4 +64,6 @@ def nose_box(landmarks: np.ndarray, shape: tuple[int, int]) -> tuple[int, int, i
 def remove_head_motion(flow: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
     """Flow minus the mean flow of the nose-bridge region (landmarks (68, 2) in the flow's pixel frame)."""
     x0, y0, x1, y1 = nose_box(np.asarray(landmarks, np.float64).reshape(68, 2), flow.shape[:2])
-    return flow - flow[y0:y1, x0:x1].reshape(-1, 2).mean(0)
+    # Accumulate in float64: a float32 sum down the strided axis drifts by ~1e-5 over a few hundred pixels.
+    shift = flow[y0:y1, x0:x1].reshape(-1, 2).mean(0, dtype=np.float64)
+    return flow - shift.astype(flow.dtype)

@@ -245,14 +245,22 @@ def _columns(schema, ids: dict, n: int) -> dict:
             for name, val in ids.items() if name in schema.names}
 
 
+def _fixed(rows, size: int):
+    """A fixed-size-list float32 Arrow column from rows of `size` numbers each."""
+    import pyarrow as pa
+
+    flat = np.asarray(rows, np.float32).reshape(-1)
+    return pa.FixedSizeListArray.from_arrays(pa.array(flat, pa.float32()), size)
+
+
 def _features_table(ids: dict, mean_inputs: np.ndarray):
     """The features part of a shard, built column-wise (fast for the 5292-float arrays)."""
     import pyarrow as pa
 
     from storage.schemas import FEATURES, MEAN_INPUT_SIZE
 
-    arr = pa.FixedSizeListArray.from_arrays(pa.array(mean_inputs.ravel(), pa.float32()), MEAN_INPUT_SIZE)
-    return pa.table({**_columns(FEATURES, ids, len(mean_inputs)), "mean_input": arr}).select(FEATURES.names)
+    return pa.table({**_columns(FEATURES, ids, len(mean_inputs)), "mean_input": _fixed(mean_inputs, MEAN_INPUT_SIZE)}
+                    ).select(FEATURES.names)
 
 
 def _landmarks_table(ids: dict, points: list, transforms: list, detected: list):
@@ -261,12 +269,8 @@ def _landmarks_table(ids: dict, points: list, transforms: list, detected: list):
 
     from storage.schemas import LANDMARKS
 
-    def fixed(rows: list, size: int) -> pa.Array:
-        flat = np.asarray(rows, np.float32).reshape(-1)
-        return pa.FixedSizeListArray.from_arrays(pa.array(flat, pa.float32()), size)
-
-    return pa.table({**_columns(LANDMARKS, ids, len(points)), "points": fixed(points, 136),
-                     "transform": fixed(transforms, 6), "detected": pa.array([bool(d) for d in detected])}
+    return pa.table({**_columns(LANDMARKS, ids, len(points)), "points": _fixed(points, 136),
+                     "transform": _fixed(transforms, 6), "detected": pa.array([bool(d) for d in detected])}
                     ).select(LANDMARKS.names)
 
 

@@ -20,10 +20,12 @@ import numpy as np
 from storage.errors import InputError
 from storage.workspace import Workspace
 from tasks import face
-from tasks.features import frame_features
+from tasks.features import ROI_COLUMNS, frame_features
 from tasks.optical_flow import compute_flow, remove_head_motion
 
 FACE_SIZE = 128
+# roi.npy keeps the ROI columns in name order (the layout caches written so far use).
+_ROI_SORTED = sorted(range(len(ROI_COLUMNS)), key=ROI_COLUMNS.__getitem__)
 
 
 def uniform_indices(onset: int, offset: int, n: int) -> list[int]:
@@ -202,7 +204,7 @@ def make_interval_inputs(ctx: dict, iv: dict, n_frames: int, out: Path) -> dict:
     lm = np.asarray(lm, np.float64).reshape(68, 2)
     mi, roi = frame_features(flow, lm)
     np.save(out / "mean_input.npy", mi)
-    np.save(out / "roi.npy", roi.astype(np.float32))
+    np.save(out / "roi.npy", roi[_ROI_SORTED].astype(np.float32))
     meta = {"interval_id": iv["interval_id"], "video": iv["video"], "onset": onset, "apex": apex,
             "apex_source": apex_source, "offset": offset, "n_frames": n_frames, "frames": frame_paths,
             "oao": oao, "flow": str(out / "flow_hsv.png"), "flow_uvm": str(out / "flow_uvm.png"),
