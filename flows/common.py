@@ -68,7 +68,19 @@ def print_table(columns: list[str], rows: list[Sequence[Any]], fmt: str = "table
 
         t = Table(title=title)
         for c in columns:
-            t.add_column(c)
+            t.add_column(c, overflow="fold")  # never an ellipsis: a long value wraps onto the next line
         for r in rows:
             t.add_row(*["null" if v is None else (f"{v:.4f}" if isinstance(v, float) else str(v)) for v in r])
-        Console().print(t)
+        Console(width=table_width()).print(t)
+
+
+def table_width() -> int:
+    """Width for tables: $COLUMNS, else the terminal's; unbounded when output is not a terminal."""
+    import os
+    import shutil
+
+    if os.environ.get("COLUMNS", "").isdigit():
+        return int(os.environ["COLUMNS"])
+    if sys.stdout.isatty():
+        return shutil.get_terminal_size().columns
+    return 10_000  # a log file or pipe: rows stay whole on one line
