@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 from typing import Any
 from collections.abc import Callable, Sequence
@@ -38,16 +39,37 @@ def build_config(cls: type, config_path: str | None, sets: Sequence[str] | None,
     return load_config(cls, config_path, overrides)
 
 
+def debug_enabled() -> bool:
+    """True under --debug or MEGC_DEBUG=1: errors then show their traceback."""
+    return os.environ.get("MEGC_DEBUG", "").strip().lower() not in ("", "0", "false", "no")
+
+
 def reports_errors(fn: Callable) -> Callable:
-    """Turn MegcError into a one-line message on stderr and exit status 2."""
+    """One line on stderr for a failed command: MegcError exits 2, any other error 1, Ctrl-C 130."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
         except MegcError as exc:
+            if debug_enabled():
+                raise
             print(f"megc: error: {exc}", file=sys.stderr)
             raise SystemExit(2) from None
+        except KeyboardInterrupt:
+            print("megc: interrupted; finished parts are kept and a re-run resumes", file=sys.stderr)
+            raise SystemExit(130) from None
+        except Exception as exc:
+            import click
+            import typer
+
+            if debug_enabled() or isinstance(exc, (typer.Exit, click.exceptions.Exit, click.ClickException,
+                                                    click.Abort)):
+                raise
+            first = (str(exc).strip().splitlines() or [""])[0]
+            print(f"megc: error: {type(exc).__name__}: {first} (--debug or MEGC_DEBUG=1 shows the traceback)",
+                  file=sys.stderr)
+            raise SystemExit(1) from None
 
     return wrapper
 

@@ -21,6 +21,7 @@ from prefect import flow, get_run_logger, task  # noqa: E402
 from prefect.cache_policies import NO_CACHE  # noqa: E402
 
 OUTPUT_TABLES = ("features", "roi_series", "landmarks", "qc")
+FAILED_PART = "failed"  # qc part holding a video's failure row from its latest attempt (no rows: it succeeded)
 
 
 class PreprocessFailed(MegcError):
@@ -44,10 +45,11 @@ def _frame_files(ws: Workspace, dataset: str) -> dict[str, dict[int, str]]:
 
 def _stored_state(ws: Workspace, dataset: str, video: str) -> tuple[set[str], set[str], str | None]:
     """(done shard parts, every stored part name, config hash of the stored landmarks)."""
-    done = {p.stem for p in ws.files("qc", dataset=dataset, video=video)}
+    done = {p.stem for p in ws.files("qc", dataset=dataset, video=video)} - {FAILED_PART}
     parts: set[str] = set()
     for t in OUTPUT_TABLES:
         parts |= {p.stem for p in ws.files(t, dataset=dataset, video=video)}
+    parts.discard(FAILED_PART)
     lm = ws.files("landmarks", dataset=dataset, video=video)
     stored = None
     if lm:
@@ -153,21 +155,40 @@ def compute(home: str, work: list[dict], cfg: dict) -> list[dict]:
                 except Exception as exc:  # crashed beyond its retries (e.g. KilledWorker)
                     res = {"video": sh.video, "start": sh.start, "error": f"shard crashed: {exc}"}
                 if "error" in res:
-                    log.error("video %s shard %d: %s", sh.video, sh.start, res["error"])
+                    log.info("video %s shard %d: %s", sh.video, sh.start, res["error"])  # summed up in finalize
                 results.append(res)
                 bar.advance(job)
                 fut.release()
     return results
 
 
+def _record_failures(ws: Workspace, dataset: str, attempted: list[str], errors: dict[str, str]) -> None:
+    """One qc row per failed video (stage `preprocess`); videos that succeeded get their old failure row cleared."""
+    for video in attempted:
+        rows = []
+        if video in errors:
+            rows = [{"dataset": dataset, "video": video, "frame": None, "stage": "preprocess",
+                     "reason": f"video not preprocessed: {errors[video].splitlines()[0]}"}]
+        ws.write("qc", rows, part=FAILED_PART, dataset=dataset, video=video)
+
+
+def failure_message(summary: dict) -> str:
+    """One line naming every video a preprocess run could not finish."""
+    names = "; ".join(f"{f['video']}: {f['error'].splitlines()[0]}" for f in summary["failed"])
+    return (f"preprocess {summary['dataset']}: {len(summary['failed'])} of {summary['videos']} videos failed "
+            f"({names}); the others finished")
+
+
 @task(name="finalize", cache_policy=NO_CACHE)
 def finalize(dataset: str, home: str, run_id: str, planned: dict, results: list[dict], seconds: float) -> dict:
-    """Summarise the run, write it beside the run record, and fail naming every video that failed."""
+    """Summarise the run, record failed videos in qc and write the summary beside the run record."""
     log = get_run_logger()
     errors: dict[str, str] = {f["video"]: f["error"] for f in planned["failed"]}
     for r in results:
         if "error" in r:
             errors.setdefault(r["video"], r["error"])
+    attempted = sorted({w["video"] for w in planned["work"]} | set(errors))
+    _record_failures(Workspace(home), dataset, attempted, errors)
     ok = [r for r in results if "error" not in r]
     frames = sum(r["frames"] for r in ok)
     summary: dict[str, Any] = {
@@ -181,18 +202,15 @@ def finalize(dataset: str, home: str, run_id: str, planned: dict, results: list[
         "failed": [{"video": v, "error": e} for v, e in sorted(errors.items())],
     }
     Workspace(home).write_bytes(json.dumps(summary, indent=2).encode(), "runs", run_id, "summary.json")
-    if errors:
-        names = "; ".join(f"{v}: {e.splitlines()[0]}" for v, e in sorted(errors.items()))
-        log.error("preprocess %s failed for %d video(s): %s", dataset, len(errors), names)
-        raise PreprocessFailed(f"preprocess {dataset}: {len(errors)} of {planned['videos']} videos failed "
-                               f"({names}); the others finished", summary)
+    if errors:  # reported by the caller: a failed flow run would print Prefect's traceback
+        log.warning(failure_message(summary))
     log.info("preprocess %s: %d frames in %.1f s", dataset, frames, seconds)
     return summary
 
 
 @flow(name="preprocess")
 def preprocess(dataset: str, home: str | None = None, config: dict | None = None) -> dict:
-    """Prefect flow: plan -> compute (Dask) -> finalize; returns the run summary."""
+    """Prefect flow: plan -> compute (Dask) -> finalize; returns the run summary (`failed` lists videos)."""
     cfg = PreprocessConfig(**(config or {})).validate()
     ws = Workspace(home).ensure()
     run_id = new_run_id("preprocess")
@@ -208,4 +226,7 @@ def preprocess_flow(dataset: str, home: str | None = None, **overrides: Any) -> 
     """Preprocess every video of `dataset` (resumable); overrides are PreprocessConfig fields. Returns the
     summary; raises PreprocessFailed (with .summary) naming the videos that failed."""
     cfg = apply_overrides(PreprocessConfig(), overrides, "preprocess_flow").validate()
-    return preprocess(dataset, home, config_dict(cfg))
+    summary = preprocess(dataset, home, config_dict(cfg))
+    if summary["failed"]:
+        raise PreprocessFailed(failure_message(summary), summary)
+    return summary

@@ -15,6 +15,25 @@ def prefect_defaults() -> None:
     os.environ.setdefault("PREFECT_UI_ENABLED", "false")
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+    from prefect.logging.configuration import ensure_logging_setup
+
+    ensure_logging_setup()  # Prefect's log handlers must exist before the filter below attaches to them
+
+    for handler in logging.getLogger().handlers:  # Prefect's console handler sits on the root logger
+        if isinstance(handler, logging.StreamHandler) and not any(
+                isinstance(f, _QuietFailures) for f in handler.filters):
+            handler.addFilter(_QuietFailures())
+
+
+class _QuietFailures(logging.Filter):
+    """On the console, drop Prefect's failure tracebacks (megc prints one line); the API log keeps them."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if os.environ.get("MEGC_DEBUG", "").strip().lower() not in ("", "0", "false", "no"):
+            return True
+        if record.levelno >= logging.ERROR and (record.exc_info or str(record.msg).startswith("Finished in state")):
+            return False
+        return True
 
 
 @contextlib.contextmanager

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import typer
 
@@ -21,14 +22,21 @@ def preprocess_cmd(
     dask_address: str | None = typer.Option(None, "--dask-address", help="tcp://HOST:PORT of a scheduler"),
     shard_size: int | None = typer.Option(None, "--shard-size", help="frames per shard (256)"),
     force: bool = typer.Option(False, "--force", help="recompute finished shards"),
+    keep_going: bool = typer.Option(False, "--keep-going",
+                                    help="exit 0 when some videos failed (they are listed in qc); else exit 3"),
     config: str | None = typer.Option(None, "--config", help="YAML file of PreprocessConfig settings"),
     sets: list[str] | None = typer.Option(None, "--set", help="key=value setting (repeatable)"),
 ) -> None:
     """Align faces, compute optical flow and write features, roi_series, landmarks and qc (resumable)."""
-    from flows.preprocess import preprocess
+    from flows.preprocess import failure_message, preprocess
     from tasks.preprocess_shard import PreprocessConfig, config_dict
 
     cfg = build_config(PreprocessConfig, config, sets, flow=flow, k=k, face_mode=face_mode, workers=workers,
                        dask_address=dask_address, shard_size=shard_size, force=True if force else None)
     summary = preprocess(dataset, workspace().home, config_dict(cfg.validate()))
     print(json.dumps(summary, indent=2))
+    if summary["failed"]:
+        print(f"megc: partial: {failure_message(summary)}; failed videos are in qc (stage 'preprocess')",
+              file=sys.stderr)
+        if not keep_going:
+            raise typer.Exit(3)
