@@ -22,8 +22,14 @@ app.add_typer(vqa_app, name="vqa")
 @app.callback()
 def _main(home: str | None = typer.Option(
         None, "--home", envvar="MEGC_HOME",
-        help="Workspace: a folder (default ./megc-home) or a URL such as s3://bucket/prefix.")) -> None:
+        help="Workspace: a folder (default ./megc-home) or a URL such as s3://bucket/prefix."),
+          debug: bool = typer.Option(False, "--debug", help="show tracebacks and Prefect's own log lines "
+                                                             "(also MEGC_DEBUG=1)")) -> None:
     STATE["home"] = home
+    if debug:
+        import os
+
+        os.environ["MEGC_DEBUG"] = "1"
 
 
 @app.command()

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import sys
 from typing import Any
 from collections.abc import Callable, Sequence
 
+from flows.runtime import debug_enabled
 from storage.config import load_config
 from storage.errors import MegcError
 from storage.workspace import Workspace
@@ -37,11 +37,6 @@ def build_config(cls: type, config_path: str | None, sets: Sequence[str] | None,
     overrides = parse_sets(sets)
     overrides.update({k: v for k, v in cli_values.items() if v is not None})
     return load_config(cls, config_path, overrides)
-
-
-def debug_enabled() -> bool:
-    """True under --debug or MEGC_DEBUG=1: errors then show their traceback."""
-    return os.environ.get("MEGC_DEBUG", "").strip().lower() not in ("", "0", "false", "no")
 
 
 def reports_errors(fn: Callable) -> Callable:

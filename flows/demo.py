@@ -74,10 +74,10 @@ def demo(home: str, config: dict) -> dict:
 
     def stage(label: str, fn, *args, **kwargs):
         t0 = time.perf_counter()
-        log.warning("demo: %s ...", label)
+        log.info("demo: %s ...", label)
         out = fn(*args, **kwargs)
         timings[label] = round(time.perf_counter() - t0, 2)
-        log.warning("demo: %s done in %.1f s", label, timings[label])
+        log.info("demo: %s done in %.1f s", label, timings[label])
         return out
 
     dataset = stage("synthesize + ingest", make_dataset, ws, cfg.preset, seed=cfg.seed, fmt=cfg.fmt)
@@ -87,7 +87,7 @@ def demo(home: str, config: dict) -> dict:
     model = cfg.model or f"demo-mean-{dataset}"
     train_cfg = {"split": cfg.split, "epochs_spot": cfg.epochs_spot, "epochs_rec": cfg.epochs_rec}
     if _reusable_model(ws, model, dataset, train_cfg):
-        log.warning("demo: model %s is up to date; training skipped", model)
+        log.info("demo: model %s is up to date; training skipped", model)
         timings["train MEAN"] = 0.0
     else:
         out = stage("train MEAN", train_mean_flow, dataset, home=ws.home, name=model, evaluate=False,

@@ -13,7 +13,7 @@ def prefect_defaults() -> None:
     """Environment defaults for Prefect runs on one machine; explicit user settings win."""
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_UI_ENABLED", "false")
-    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO")  # the console filter below hides Prefect's own
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     from prefect.logging.configuration import ensure_logging_setup
 
@@ -21,19 +21,32 @@ def prefect_defaults() -> None:
 
     for handler in logging.getLogger().handlers:  # Prefect's console handler sits on the root logger
         if isinstance(handler, logging.StreamHandler) and not any(
-                isinstance(f, _QuietFailures) for f in handler.filters):
-            handler.addFilter(_QuietFailures())
+                isinstance(f, _ConsoleFilter) for f in handler.filters):
+            handler.addFilter(_ConsoleFilter())
 
 
-class _QuietFailures(logging.Filter):
-    """On the console, drop Prefect's failure tracebacks (megc prints one line); the API log keeps them."""
+class _ConsoleFilter(logging.Filter):
+    """The console shows megc's own INFO lines and every warning, but not Prefect's run chatter or failure
+    tracebacks (megc prints one line); under MEGC_DEBUG it shows everything. The API log keeps all of it."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if os.environ.get("MEGC_DEBUG", "").strip().lower() not in ("", "0", "false", "no"):
+        if debug_enabled():
             return True
         if record.levelno >= logging.ERROR and (record.exc_info or str(record.msg).startswith("Finished in state")):
             return False
-        return True
+        return record.levelno >= logging.WARNING or _is_megc(record.pathname)
+
+
+_SOURCE_ROOT = str(Path(__file__).resolve().parents[1])
+
+
+def _is_megc(path: str) -> bool:
+    return path.startswith(_SOURCE_ROOT) and "site-packages" not in path
+
+
+def debug_enabled() -> bool:
+    """True under --debug or MEGC_DEBUG=1: errors then show their traceback, logs show Prefect's own lines."""
+    return os.environ.get("MEGC_DEBUG", "").strip().lower() not in ("", "0", "false", "no")
 
 
 @contextlib.contextmanager
