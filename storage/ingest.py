@@ -11,6 +11,7 @@ offset; 0-based frames, offset inclusive; kind e.g. blink or head_jerk), its row
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,9 @@ def validate(result: IngestResult, dataset: str, skip_bad_rows: bool = False) ->
         if v["video"] in videos:
             raise InputError(f"video id {v['video']!r} occurs twice (second at {v['path']})", file=v["path"])
         videos[v["video"]] = v
+        if not (math.isfinite(v["fps"]) and v["fps"] > 0):
+            raise InputError(f"video {v['video']!r}: frame rate must be a positive number, got {v['fps']}",
+                             file=v["path"])
     kept: list[dict] = []
     seen: dict[Any, int | None] = {}
     for it in result.intervals:
@@ -79,8 +83,10 @@ def ingest(ws: Workspace, adapter: str, path: Path, dataset: str | None = None, 
     path = Path(path).expanduser().resolve()
     if not path.exists():
         raise InputError("dataset folder not found", file=path)
-    if fps is not None and fps <= 0:
-        raise InputError(f"--fps must be positive, got {fps}")
+    if not path.is_dir():
+        raise InputError("is a file; give the dataset's folder (the one holding its videos and labels)", file=path)
+    if fps is not None and not (math.isfinite(fps) and fps > 0):
+        raise InputError(f"--fps must be a positive number of frames per second, got {fps}")
     result = validate(ad.read(path, dataset, skip_bad_rows=skip_bad_rows, fps=fps), dataset, skip_bad_rows)
     if not result.videos:
         raise InputError("no videos found", file=path)

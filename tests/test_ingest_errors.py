@@ -169,3 +169,44 @@ def test_cli_error_message_and_exit_code(tmp_path):
     assert "megc: error:" in res.output and "row 2: onset 4 > offset 2" in res.output
     res = CliRunner().invoke(app, ["--home", str(tmp_path / "home"), "ingest", "nosuch", str(root)])
     assert res.exit_code == 2 and "unknown dataset adapter 'nosuch'" in res.output
+
+
+def _manifest(root: Path, fps_cell: str) -> None:
+    (root / "manifest.csv").write_text(f"subject,video,path,fps\np1,clip1,videos/clip1.avi,{fps_cell}\n"
+                                       "p2,clip2,frames/clip2,50\n")
+
+
+def _latin1(root: Path) -> None:
+    text = (root / "annotations.csv").read_text().replace("1+2,left", "1+2,gauche é")
+    (root / "annotations.csv").write_bytes(text.encode("latin-1"))
+
+
+@pytest.mark.parametrize("mutate, needles", [
+    (lambda r: _manifest(r, "0"), ["manifest.csv, row 2", "fps must be a positive number", "'0'"]),
+    (lambda r: _manifest(r, "nan"), ["manifest.csv, row 2", "fps must be a positive number", "'nan'"]),
+    (_latin1, ["annotations.csv: line 4: byte 0xe9 is not UTF-8 text", "save the file as UTF-8"]),
+    (lambda r: (r / "manifest.csv").write_bytes(b""), ["manifest.csv: the sheet is empty"]),
+    (lambda r: (r / "videos" / "clip1.avi").write_bytes((r / "videos" / "clip1.avi").read_bytes()[:300]),
+     ["clip1.avi: cannot open video file"]),
+    (lambda r: (r / "manifest.csv").write_text("subject,video,path,fps\np1,clip1,videos/clip1.avi,\n"
+                                               "p2,clip1,frames/clip2,50\n"),
+     ["manifest.csv, row 3: video 'clip1' is listed twice"]),
+], ids=["fps-zero", "fps-nan", "non-utf8-csv", "zero-byte-manifest", "truncated-video", "duplicate-video-id"])
+def test_generic_bad_input_keeps_stored_rows(ws, tmp_path, mutate, needles):
+    ingest(ws, "generic", fx.build_generic(tmp_path / "good"), dataset="gen")
+    bad = fx.build_generic(tmp_path / "bad")
+    mutate(bad)
+    with pytest.raises(InputError) as ei:
+        ingest(ws, "generic", bad, dataset="gen")
+    for n in needles:
+        assert n in str(ei.value), str(ei.value)
+    assert str(bad) in str(ei.value)
+    assert ws.read("videos", dataset="gen").num_rows == 2 and ws.read("intervals", dataset="gen").num_rows == 3
+
+
+def test_dataset_path_that_is_a_file(ws, tmp_path):
+    root = fx.build_generic(tmp_path / "g")
+    with pytest.raises(InputError, match="manifest.csv: is a file; give the dataset's folder"):
+        ingest(ws, "generic", root / "manifest.csv", dataset="gen")
+    with pytest.raises(InputError, match="--fps must be a positive number of frames per second, got nan"):
+        ingest(ws, "generic", root, dataset="gen", fps=float("nan"))

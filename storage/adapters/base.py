@@ -153,6 +153,10 @@ def read_sheet(path: Path, sheet: int | str = 0) -> list[list[Any]]:
             wb.close()
     except InputError:
         raise
+    except UnicodeDecodeError as exc:
+        line = path.read_bytes()[:exc.start].count(b"\n") + 1
+        raise InputError(f"line {line}: byte 0x{exc.object[exc.start]:02x} is not UTF-8 text; save the file as "
+                         "UTF-8 (in Excel: 'CSV UTF-8')", file=path) from None
     except Exception as exc:  # corrupt workbook, wrong format, missing sheet
         raise InputError(f"cannot read spreadsheet ({type(exc).__name__}: {exc})", file=path) from None
 

@@ -24,6 +24,7 @@ frame folder in numeric order; offset is inclusive):
 from __future__ import annotations
 
 import csv
+import math
 from pathlib import Path
 
 import pyarrow as pa
@@ -153,6 +154,10 @@ class GenericAdapter(Adapter):
                     rate = to_number(cell(r, ix, "fps"), "fps")
                 except ValueError as exc:
                     errors.bad(str(exc), man, i, r)
+                    continue
+                if not (math.isfinite(rate) and rate > 0):
+                    errors.bad(f"fps must be a positive number of frames per second, got {cell(r, ix, 'fps')!r}",
+                               man, i, r)
                     continue
             if not p.exists():
                 errors.bad(f"{p} not found", man, i, r)
