@@ -76,3 +76,45 @@ def test_faceless_video_gives_partial_exit_and_qc_row(ws, tmp_path, dask_local) 
     assert len(ws.read("qc", dataset="ds", video="v2")) == 1  # the failure row is replaced, not repeated
     _, rows = ws.sql("SELECT video, count(*) FROM qc WHERE stage = 'preprocess' GROUP BY video")
     assert rows == [("v2", 1)]
+
+
+def test_interrupted_preprocess_leaves_whole_files_and_resumes(ws, tmp_path, dask_local) -> None:
+    import signal
+    import time
+
+    import pyarrow.parquet as pq
+
+    from flows.preprocess import preprocess_flow
+
+    n, videos = 48, [f"v{i}" for i in range(6)]
+    files = make_frames(tmp_path / "face", n=n)
+    ws.replace("videos", [video_row("ds", v, tmp_path / "face", n) for v in videos], dataset="ds")
+    ws.replace("frames", [r for v in videos for r in frame_rows("ds", v, files)], dataset="ds")
+    args = ["--home", str(ws.root), "preprocess", "ds", "--shard-size", "16",
+            "--dask-address", dask_local.scheduler.address]
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        before = len(ws.files("qc", dataset="ds"))
+        proc = subprocess.Popen([MEGC, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 300
+        while len(ws.files("qc", dataset="ds")) <= before and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        proc.send_signal(sig)
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 130, (sig, proc.returncode, err)
+        assert "megc: interrupted; finished parts are kept and a re-run resumes" in err
+        assert "Traceback" not in err
+        # Every file a reader can see is a whole Parquet file; temporary names never show in the tables.
+        for table in ("features", "roi_series", "landmarks", "qc"):
+            for f in ws.files(table, dataset="ds"):
+                assert f.suffix == ".parquet" and pq.read_table(f).num_rows > 0 or table == "qc"
+        assert not [p for p in (ws.root / "tables").rglob("*") if p.is_file() and p.suffix != ".parquet"]
+    # Shards the killed clients had started finish on the shared cluster; let them land before counting.
+    deadline = time.monotonic() + 120
+    while any(dask_local.processing().values()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    done = len(ws.files("qc", dataset="ds"))
+    assert 2 <= done < 18
+    s = preprocess_flow("ds", home=str(ws.root), shard_size=16, dask_address=dask_local.scheduler.address)
+    assert s["shards_skipped"] == done and s["shards_run"] == 18 - done and s["failed"] == []
+    _, rows = ws.sql("SELECT video, count(*), count(DISTINCT frame) FROM features GROUP BY video ORDER BY video")
+    assert rows == [(v, n - 3, n - 3) for v in videos]
