@@ -11,6 +11,7 @@ from typing import Any
 from flows.runtime import dask_client, prefect_defaults
 from storage.config import apply_overrides
 from storage.errors import InputError, MegcError
+from storage.locks import dataset_lock
 from storage.runs import new_run_id, record_run
 from storage.workspace import Workspace
 from tasks.preprocess_shard import PreprocessConfig, config_dict, content_hash, probe_video, run_shard
@@ -217,9 +218,10 @@ def preprocess(dataset: str, home: str | None = None, config: dict | None = None
     record_run(ws, run_id, "preprocess", {"dataset": dataset, **config_dict(cfg),
                                           "config_hash": content_hash(cfg)})
     t0 = time.perf_counter()
-    planned = plan(dataset, ws.home, config_dict(cfg))
-    results = compute(ws.home, planned["work"], config_dict(cfg))
-    return finalize(dataset, ws.home, run_id, planned, results, time.perf_counter() - t0)
+    with dataset_lock(ws, dataset, "preprocess"):
+        planned = plan(dataset, ws.home, config_dict(cfg))
+        results = compute(ws.home, planned["work"], config_dict(cfg))
+        return finalize(dataset, ws.home, run_id, planned, results, time.perf_counter() - t0)
 
 
 def preprocess_flow(dataset: str, home: str | None = None, **overrides: Any) -> dict:

@@ -20,6 +20,7 @@ import pyarrow as pa
 from storage.adapters import get_adapter
 from storage.adapters.base import IngestResult, RowErrors
 from storage.errors import InputError
+from storage.locks import dataset_lock
 from storage.runs import new_run_id, record_run
 from storage.schemas import COARSE_EMOTIONS, INTERVAL_KINDS, TABLES
 from storage.workspace import Workspace, to_table
@@ -95,8 +96,9 @@ def ingest(ws: Workspace, adapter: str, path: Path, dataset: str | None = None, 
     tables["frames"] = (pa.concat_tables([to_table(t, frames_schema) for t in result.frames])
                         if result.frames else frames_schema.empty_table())
     run_id = new_run_id("ingest")
-    for name in INGESTED_TABLES:
-        ws.replace(name, tables[name], dataset=dataset)
+    with dataset_lock(ws, dataset, "ingest"):
+        for name in INGESTED_TABLES:
+            ws.replace(name, tables[name], dataset=dataset)
     summary = {"dataset": dataset, "adapter": ad.name, "path": str(path), "videos": len(result.videos),
                "frames": sum(v["n_frames"] for v in result.videos), "intervals": len(result.intervals),
                "micro": sum(1 for i in result.intervals if i["kind"] == "micro"),

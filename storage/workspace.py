@@ -10,6 +10,7 @@ during a replace, or after one that failed partway, can see old and new files to
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path, PurePath, PurePosixPath
@@ -371,11 +372,20 @@ class Workspace:
 
     def sql(self, query: str, params: Mapping[str, Any] | list | None = None) -> tuple[list[str], list[tuple]]:
         """Run a query against the catalog; returns (column names, rows)."""
-        con = self.catalog()
-        try:
-            cur = con.execute(query, params) if params is not None else con.execute(query)
-            cols = [d[0] for d in cur.description] if cur.description else []
-            rows = cur.fetchall() if cur.description else []
-            return cols, rows
-        finally:
-            con.close()
+        import duckdb
+
+        for attempt in range(4):
+            con = self.catalog()
+            try:
+                cur = con.execute(query, params) if params is not None else con.execute(query)
+                cols = [d[0] for d in cur.description] if cur.description else []
+                rows = cur.fetchall() if cur.description else []
+                return cols, rows
+            except duckdb.IOException:
+                # A writer swapped a partition between the view's file listing and the scan: list again.
+                if attempt == 3:
+                    raise
+                time.sleep(0.1 * (attempt + 1))
+            finally:
+                con.close()
+        raise AssertionError("unreachable")
