@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 import time
 from collections import defaultdict
 from typing import Any
@@ -117,15 +116,14 @@ def plan(dataset: str, home: str, cfg: dict) -> dict:
 def compute(home: str, work: list[dict], cfg: dict) -> list[dict]:
     """Run the shards on Dask (LocalCluster or the scheduler at dask_address) with retries; one result each."""
     from distributed import as_completed
-    from rich.console import Console
-    from rich.progress import Progress
+
+    from flows.progress import StageProgress
 
     log = get_run_logger()
     c = PreprocessConfig(**cfg)
     results: list[dict] = []
     if not work:
         return results
-    total = sum(len(w["shards"]) for w in work)
     with dask_client(c.dask_address or None, workers=c.workers) as client:
         # Shards get their video's probe as a value, submitted when the probe is done: had they depended on
         # the probe's future, Dask would place them all on the worker holding it and rebalance only later.
@@ -135,8 +133,8 @@ def compute(home: str, work: list[dict], cfg: dict) -> list[dict]:
                                key=f"probe-{w['video']}-{time.time_ns()}")
             probe_of[pf.key] = w
             pending.add(pf)
-        with Progress(console=Console(stderr=True), transient=not sys.stderr.isatty()) as bar:
-            job = bar.add_task("preprocess shards", total=total)
+        frames = sum(sh.end - sh.start for w in work for sh in w["shards"])
+        with StageProgress("preprocess", frames, "frames", logger=log) as bar:
             for fut in pending:
                 if fut.key in probe_of:
                     try:
@@ -158,7 +156,7 @@ def compute(home: str, work: list[dict], cfg: dict) -> list[dict]:
                 if "error" in res:
                     log.info("video %s shard %d: %s", sh.video, sh.start, res["error"])  # summed up in finalize
                 results.append(res)
-                bar.advance(job)
+                bar.advance(sh.end - sh.start)
                 fut.release()
     return results
 

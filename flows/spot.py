@@ -21,7 +21,7 @@ from flows.runtime import prefect_defaults, ray_init
 
 prefect_defaults()
 
-from prefect import flow, task  # noqa: E402
+from prefect import flow, get_run_logger, task  # noqa: E402
 
 from models.registry import fold_for_subject, load_card  # noqa: E402
 from storage.config import load_config, to_dict  # noqa: E402
@@ -84,14 +84,19 @@ def score_shards(ws: Workspace, dataset: str, model: str, run_id: str, items: li
                                                      dataset=dataset, video=it["video"])]
     if not pending:
         return 0
+    from flows.progress import StageProgress
+
     ray_init(cfg.ray_address or None)
     done = 0
     read = functools.partial(iter_shard, ws=ws)
-    for res in score_items(pending, ws.home, model, read, cfg.n_actors, cfg.num_cpus,
-                           None if cfg.num_gpus < 0 else cfg.num_gpus):
-        t = _frame_scores_table(run_id, dataset, res["video"], res["frames"], res["scores"], res["probs"])
-        ws.write("frame_scores", t, part=shard_stem(res["path"]), run_id=run_id, dataset=dataset, video=res["video"])
-        done += 1
+    with StageProgress(f"spot {dataset}", len(pending), "shards", logger=get_run_logger()) as bar:
+        for res in score_items(pending, ws.home, model, read, cfg.n_actors, cfg.num_cpus,
+                               None if cfg.num_gpus < 0 else cfg.num_gpus):
+            t = _frame_scores_table(run_id, dataset, res["video"], res["frames"], res["scores"], res["probs"])
+            ws.write("frame_scores", t, part=shard_stem(res["path"]), run_id=run_id, dataset=dataset,
+                     video=res["video"])
+            done += 1
+            bar.advance()
     return done
 
 

@@ -20,7 +20,7 @@ from flows.runtime import prefect_defaults, ray_init
 
 prefect_defaults()
 
-from prefect import flow, task  # noqa: E402
+from prefect import flow, get_run_logger, task  # noqa: E402
 
 from models.mean import MeanTrainParams  # noqa: E402
 from models.registry import check_name, save_model  # noqa: E402
@@ -98,9 +98,12 @@ def train_folds_task(jobs: list, cfg: TrainMeanConfig, home: str) -> list[dict]:
     """All folds on Ray (each reads its rows from the workspace `home`)."""
     from models.mean_actors import train_folds
 
+    from flows.progress import StageProgress
+
     ray_init(cfg.ray_address or None)
     load = functools.partial(gather, ws=Workspace(home))
-    return train_folds(jobs, load, cfg.num_cpus, None if cfg.num_gpus < 0 else cfg.num_gpus)
+    with StageProgress("train folds", len(jobs), "folds", logger=get_run_logger()) as bar:
+        return train_folds(jobs, load, cfg.num_cpus, None if cfg.num_gpus < 0 else cfg.num_gpus, bar.advance)
 
 
 def _summary(values: list[float | None]) -> float | None:

@@ -16,7 +16,7 @@ from flows.runtime import prefect_defaults
 
 prefect_defaults()
 
-from prefect import flow, task  # noqa: E402
+from prefect import flow, get_run_logger, task  # noqa: E402
 
 from models.expert import ExpertSettings, load_expert, save_expert, train_expert  # noqa: E402
 from models.lora import LoraSettings  # noqa: E402
@@ -319,8 +319,12 @@ def vqa_answer_flow(dataset: str, engine: str, home: str, config: dict, run_id: 
         if cfg.use_ray:
             from models.vqa_actors import answer_on_ray
 
+            from flows.progress import StageProgress
+
             _ray(cfg)
-            answers = answer_on_ray(vlm, convs, adapter, cfg.max_new_tokens, cfg.batch_size, cfg.actors, _gpu(cfg))
+            with StageProgress(f"vqa answer {dataset}", len(convs), "items", logger=get_run_logger()) as bar:
+                answers = answer_on_ray(vlm, convs, adapter, cfg.max_new_tokens, cfg.batch_size, cfg.actors,
+                                        _gpu(cfg), bar.advance)
         else:
             from models.vqa_actors import QwenWorker
 

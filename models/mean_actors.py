@@ -86,13 +86,20 @@ def run_fold(job: FoldJob, load: Loader, num_cpus: float = 1.0) -> dict[str, Any
     return {"fold": job.fold, "weights": state_arrays(model.cpu()), "stats": stats}
 
 
-def train_folds(jobs: list[FoldJob], load: Loader, num_cpus: float = 1.0,
-                num_gpus: float | None = None) -> list[dict[str, Any]]:
-    """Run every fold as a Ray task (GPU requested only where the cluster has one); results in job order."""
+def train_folds(jobs: list[FoldJob], load: Loader, num_cpus: float = 1.0, num_gpus: float | None = None,
+                on_done: Callable[[], None] | None = None) -> list[dict[str, Any]]:
+    """Run every fold as a Ray task (GPU requested only where the cluster has one); results in job order.
+    `on_done` is called as each fold finishes."""
     import ray
 
     remote = ray.remote(run_fold).options(num_cpus=num_cpus, num_gpus=gpu_request(num_gpus), max_retries=0)
     refs = [remote.remote(job, load, num_cpus) for job in jobs]
+    waiting = list(refs)
+    while waiting:
+        finished, waiting = ray.wait(waiting, num_returns=1)
+        ray.get(finished)  # a failed fold raises here, as soon as it fails
+        if on_done:
+            on_done()
     return ray.get(refs)
 
 

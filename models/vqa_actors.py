@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 from typing import Any
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from models.lora import LoraSettings, save_adapter, train_lora
 from models.qwen_vl import generate, load_qwen
@@ -48,20 +48,25 @@ def _actor(vlm_path: str, adapter: str | None, gpu_fraction: float | None) -> An
 
 def answer_on_ray(vlm_path: str | Path, conversations: Sequence[list[dict]], adapter: str | Path | None = None,
                   max_new_tokens: int = 48, batch_size: int = 4, actors: int = 1,
-                  gpu_fraction: float | None = None) -> list[str]:
-    """Answer conversations with `actors` Ray actors (contiguous shards, results in input order)."""
+                  gpu_fraction: float | None = None, on_done: Callable[[int], None] | None = None) -> list[str]:
+    """Answer conversations with `actors` Ray actors, a batch at a time (results in input order);
+    `on_done(n)` is called as each batch of n answers arrives."""
     import ray
+    from ray.util import ActorPool
 
     conversations = list(conversations)
     if not conversations:
         return []
     n = max(1, min(actors, len(conversations)))
     workers = [_actor(str(vlm_path), adapter, gpu_fraction) for _ in range(n)]
-    size = -(-len(conversations) // n)
-    refs = [w.answer.remote(conversations[i * size:(i + 1) * size], max_new_tokens, batch_size)
-            for i, w in enumerate(workers)]
+    chunks = [conversations[i:i + batch_size] for i in range(0, len(conversations), batch_size)]
+    out: list[str] = []
     try:
-        return [a for part in ray.get(refs) for a in part]
+        for part in ActorPool(workers).map(lambda w, c: w.answer.remote(c, max_new_tokens, batch_size), chunks):
+            out.extend(part)
+            if on_done:
+                on_done(len(part))
+        return out
     finally:
         for w in workers:
             ray.kill(w)
