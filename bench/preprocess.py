@@ -9,6 +9,8 @@ photo (1280x1024 frames, face 371 px, small head motion). The 10-minute video re
   their ratio (target >= 40); the same per CPU-second of shard work (robust to a busy shared machine);
 - share of shard time spent in the flow kernel;
 - peak RSS (driver + workers) for a 1-minute and a 10-minute video (target ratio <= 1.25);
+- a SAMM-like 200 fps, 2040x1088 grey video (preset bench200): frames/s per core against the 30 fps video's,
+  and peak RSS of that video and one four times longer (target: flat);
 - throughput with 1 and 2 Dask workers on the 10-minute video (target >= 1.7x; the 1-minute video's figures
   too), with shards sized so that each worker gets the same number of frames (--shard-size; the flow's
   default is 256).
@@ -50,11 +52,11 @@ def make_clip(folder: Path, n: int = 60, scale: int = 4) -> list[str]:
     return names
 
 
-def synth_clip(ws, out: Path) -> tuple[Path, list[str], float]:
-    """The synthetic `bench` preset's video: its frame folder, frame file names in order, and fps."""
+def synth_clip(ws, out: Path, preset: str = "bench") -> tuple[Path, list[str], float]:
+    """A synthetic preset's (first) video: its frame folder, frame file names in order, and fps."""
     from tasks.synth.dataset import make_dataset
 
-    name = make_dataset(ws, "bench", out=out)
+    name = make_dataset(ws, preset, out=out)
     video = ws.read("videos", dataset=name).to_pylist()[0]
     frames = ws.read("frames", dataset=name).sort_by("frame")
     return Path(video["path"]), frames["file"].to_pylist(), float(video["fps"])
@@ -116,6 +118,25 @@ def run(ws, dataset: str, workers: int, **overrides) -> dict:
     return s
 
 
+def samm_like(ws, root: Path, quick: bool, base: dict) -> dict:
+    """The `bench200` preset's 200 fps 2040x1088 grey video, one worker: frames/s per core against this run's
+    30 fps figure (`base`), and peak RSS of a video and one four times longer (same frames cycled)."""
+    folder, names, fps = synth_clip(ws, root / "synth200", "bench200")
+    n = len(names) // 2 if quick else len(names)
+    add_video(ws, "hi_fps", folder, names, n, fps)
+    add_video(ws, "hi_fps_4x", folder, names, 4 * n, fps)
+    a = run(ws, "hi_fps", 1, shard_size=400)
+    b = run(ws, "hi_fps_4x", 1, shard_size=400)
+    h, w = cv2.imread(str(folder / names[0]), cv2.IMREAD_GRAYSCALE).shape
+    return {"frame_size": [w, h], "fps": fps, "frames": n, "long_frames": 4 * n,
+            "frames_per_s_per_core": round(a["fps"], 2), "vs_30fps_video": round(a["fps"] / base["fps"], 3),
+            "frames_per_cpu_second_in_shards": round(a["frames"] / a["shard_cpu_seconds"], 2),
+            "peak_rss_mb": {"video": round(a["driver_peak_rss_mb"] + a["peak_worker_rss_mb"], 1),
+                            "four_times_longer": round(b["driver_peak_rss_mb"] + b["peak_worker_rss_mb"], 1),
+                            "ratio": round((b["driver_peak_rss_mb"] + b["peak_worker_rss_mb"])
+                                           / (a["driver_peak_rss_mb"] + a["peak_worker_rss_mb"]), 3)}}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="shorter videos (1 min -> 20 s, 10 min -> 2 min)")
@@ -124,6 +145,7 @@ def main() -> None:
     ap.add_argument("--shard-size", type=int, default=225,
                     help="frames per shard (225: the 1-minute video splits into 8 equal shards, 4 per worker)")
     ap.add_argument("--home", default=None, help="workspace folder (default: a temporary one)")
+    ap.add_argument("--no-200fps", action="store_true", help="skip the SAMM-like 200 fps 2040x1088 video")
     args = ap.parse_args()
     os.environ.setdefault("PREFECT_HOME", str(Path(tempfile.gettempdir()) / "megc-bench-prefect"))
     from storage.workspace import Workspace
@@ -158,6 +180,7 @@ def main() -> None:
     d10 = run(ws, "ten_min", 2, **shard)
     d10_1 = run(ws, "ten_min", 1, **shard)
     load_end = os.getloadavg()[0]
+    hi_fps = None if args.no_200fps else samm_like(ws, root, args.quick, d1)
 
     def peak(s: dict) -> float:
         return s["driver_peak_rss_mb"] + s["peak_worker_rss_mb"] * 2
@@ -190,6 +213,7 @@ def main() -> None:
                                                  "2_workers": d10["shard_cpu_seconds"]},
                            "one_min_video": {"1_worker": round(d1["fps"], 2), "2_workers": round(d2["fps"], 2),
                                              "speedup": round(d2["fps"] / d1["fps"], 2)}},
+        "samm_like_200fps": hi_fps,
         "cpu_count": os.cpu_count(),
         "load_avg_1min": {"start": load_start, "after_throughput_runs": load_end, "end": os.getloadavg()[0]},
         "bench_seconds": round(time.perf_counter() - t0, 1),

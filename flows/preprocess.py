@@ -99,7 +99,7 @@ def plan(dataset: str, home: str, cfg: dict) -> dict:
             if shard_part(s) in done:
                 skipped += 1
                 continue
-            need = needed_frames(s, e, n, k, c.face_mode, c.detect_every, c.smooth, c.landmark_every)
+            need = needed_frames(s, e, n, k, c.face_mode, *c.frame_steps(float(v["fps"])))
             todo.append(Shard(dataset, v["subject"], name, v["source_kind"], v["path"], float(v["fps"]), n, k,
                               s, e, {i: fmap[i] for i in need} if fmap else {}))
         if todo:

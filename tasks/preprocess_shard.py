@@ -15,7 +15,7 @@ import numpy as np
 from storage.config import config_hash
 from storage.errors import InputError, MegcError
 from storage.workspace import Workspace
-from tasks.shards import Shard, needed_frames, window
+from tasks.shards import Shard, needed_frames, resolve_frames, window
 
 FLOW_METHODS = ("dis", "farneback", "tvl1")
 FACE_MODES = ("track", "mean")
@@ -33,9 +33,11 @@ class PreprocessConfig:
     flow: str = "dis"                 # dis | farneback | tvl1
     k: str = "auto"                   # flow step in frames, or auto = round(0.1 s x fps)
     face_mode: str = "track"          # track (re-detect, smooth, similarity-align) | mean (first-frame box)
-    detect_every: int = 30            # track: HOG detection at absolute frames that are multiples of this
-    smooth: int = 2                   # track: landmarks averaged over 2*smooth+1 frames
-    landmark_every: int = 3           # track: dlib landmarks fitted at multiples of this, interpolated between
+    # The next three are frame counts, or auto: taken from the video's frame rate (30 fps: 30, 2, 3; 200 fps:
+    # 200, 13, 20), so a SAMM video at 200 fps gets the same timing as a CAS(ME)^3 one at 30.
+    detect_every: str = "auto"        # track: HOG detection at absolute frames that are multiples of this (1 s)
+    smooth: str = "auto"              # track: landmarks averaged over 2*smooth+1 frames (1/15 s each side)
+    landmark_every: str = "auto"      # track: dlib landmarks fitted at multiples of this, interpolated (0.1 s)
     remove_head_motion: bool = True   # subtract the nose-bridge mean flow
     min_face_px: int = 160            # reduced JPEG decode only while the face stays at least this wide
     reduced_decode: bool = True
@@ -53,12 +55,21 @@ class PreprocessConfig:
             raise InputError(f"face_mode must be one of {FACE_MODES}, got {self.face_mode!r}", file="config")
         if str(self.k).lower() != "auto" and (not str(self.k).isdigit() or int(self.k) < 1):
             raise InputError(f"k must be auto or a positive integer, got {self.k!r}", file="config")
-        for name in ("detect_every", "landmark_every", "shard_size", "workers"):
+        for name in ("shard_size", "workers"):
             if getattr(self, name) < 1:
                 raise InputError(f"{name} must be >= 1", file="config")
-        if self.smooth < 0:
-            raise InputError("smooth must be >= 0", file="config")
+        for name, least in (("detect_every", 1), ("landmark_every", 1), ("smooth", 0)):
+            v = str(getattr(self, name)).strip().lower()
+            if v != "auto" and (not v.isdigit() or int(v) < least):
+                raise InputError(f"{name} must be auto or an integer >= {least}, got {getattr(self, name)!r}",
+                                 file="config")
         return self
+
+    def frame_steps(self, fps: float) -> tuple[int, int, int]:
+        """(detect_every, smooth, landmark_every) in frames for a video at `fps`."""
+        return (resolve_frames(self.detect_every, fps, 1.0, "detect_every"),
+                resolve_frames(self.smooth, fps, 1 / 15, "smooth", minimum=0),
+                resolve_frames(self.landmark_every, fps, 0.1, "landmark_every"))
 
     @staticmethod
     def reference() -> "PreprocessConfig":
@@ -163,7 +174,8 @@ def _run(home: str, shard: Shard, probe: dict, c: PreprocessConfig) -> dict:
                        "reason": reason})
 
     # 1. decode (reduced size) every frame the shard needs
-    need = needed_frames(start, end, n, k, c.face_mode, c.detect_every, c.smooth, c.landmark_every)
+    detect_every, smooth, landmark_every = c.frame_steps(shard.fps)
+    need = needed_frames(start, end, n, k, c.face_mode, detect_every, smooth, landmark_every)
     images: dict[int, np.ndarray | None] = {}
     if shard.source_kind == "frames":
         for i in need:
@@ -181,8 +193,8 @@ def _run(home: str, shard: Shard, probe: dict, c: PreprocessConfig) -> dict:
     where = str(shard.path)
     if c.face_mode == "track":
         hint = (np.asarray(probe["box"]) + 0.5) / factor - 0.5
-        tr = face.track(images, lo, hi, n, factor, c.detect_every, c.smooth, int(probe["upsample"]), where,
-                        c.landmark_every, hint)
+        tr = face.track(images, lo, hi, n, factor, detect_every, smooth, int(probe["upsample"]), where,
+                        landmark_every, hint)
         for f, stage, reason in tr.qc:
             note(f, stage, reason)
         transforms, points, detected = tr.transform, tr.points, tr.detected

@@ -32,14 +32,19 @@ def shard_part(start: int) -> str:
     return f"shard-{start:08d}"
 
 
+def resolve_frames(value: str | int, fps: float, seconds: float, name: str, minimum: int = 1) -> int:
+    """A frame count: an explicit integer, or 'auto' = round(seconds x fps), at least `minimum`."""
+    if str(value).strip().lower() == "auto":
+        return max(minimum, int(seconds * fps + 0.5))
+    n = int(value)
+    if n < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {n}")
+    return n
+
+
 def resolve_k(k: str | int, fps: float) -> int:
     """Flow step: an explicit integer, or 'auto' = round(0.1 s x fps), at least 1 (3 at 30 fps, 20 at 200)."""
-    if str(k).strip().lower() == "auto":
-        return max(1, int(0.1 * fps + 0.5))
-    value = int(k)
-    if value < 1:
-        raise ValueError(f"k must be >= 1, got {value}")
-    return value
+    return resolve_frames(k, fps, 0.1, "k")
 
 
 def plan_ranges(n_frames: int, shard_size: int) -> list[tuple[int, int]]:

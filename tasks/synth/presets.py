@@ -1,4 +1,4 @@
-"""Typed configuration of the synthetic data generator and its named presets (tiny, demo, samm, bench)."""
+"""Typed configuration of the synthetic data generator and its named presets (tiny, demo, samm, bench, bench200)."""
 
 from __future__ import annotations
 
@@ -138,6 +138,9 @@ PRESETS: dict[str, dict] = {
     # throughput and memory: one 1-minute 640x480 video (set duration_s=600 for the 10-minute one)
     "bench": {"subjects": 1, "videos_per_subject": 1, "duration_s": 60.0, "width": 640, "height": 480,
               "face_width": 200},
+    # throughput at SAMM's size: one 10 s video at 200 fps, grey, 2040x1088, face about 400 px
+    "bench200": {"subjects": 1, "videos_per_subject": 1, "duration_s": 10.0, "fps": 200.0, "width": 2040,
+                 "height": 1088, "grey": True, "face_width": 400},
 }
 
 
