@@ -114,7 +114,7 @@ def probe_video(shard: Shard, cfg: dict) -> dict:
             width = float(box[2] - box[0])
             factor = reduce_factor(width, c.min_face_px) if c.reduced_decode else 1
             out = {"frame": i, "box": box.tolist(), "face_width": width, "factor": factor,
-                   "upsample": int(width / factor < face.MIN_DETECT_PX)}
+                   "upsample": int(width / factor < face.MIN_DETECT_PX), "size": [int(s) for s in img.shape[:2]]}
             if c.face_mode == "mean":
                 crop = face.warp(img, face.box_transform(box))
                 out["points"] = face.mean_points(crop).tolist()
@@ -152,6 +152,11 @@ def run_shard(home: str, shard: Shard, probe: dict, cfg: dict) -> dict:
         raise RuntimeError(f"shard {shard.video}@{shard.start}: {exc}\n{traceback.format_exc()}") from exc
 
 
+def _same_size(shape: tuple, size: list[int], factor: int) -> bool:
+    """A frame decoded at 1/factor matches the full-size (height, width) `size` (reduced decode rounds up)."""
+    return all(-(-full // factor) == got or full // factor == got for got, full in zip(shape[:2], size))
+
+
 def _run(home: str, shard: Shard, probe: dict, c: PreprocessConfig) -> dict:
     import cv2
 
@@ -173,7 +178,9 @@ def _run(home: str, shard: Shard, probe: dict, c: PreprocessConfig) -> dict:
             qc.append({"dataset": shard.dataset, "video": shard.video, "frame": frame, "stage": stage,
                        "reason": reason})
 
-    # 1. decode (reduced size) every frame the shard needs
+    # 1. decode (reduced size) every frame the shard needs; a frame of another size than the probed one is
+    # treated as undecodable, since face boxes and transforms are tracked in one frame geometry
+    size = probe.get("size")
     detect_every, smooth, landmark_every = c.frame_steps(shard.fps)
     need = needed_frames(start, end, n, k, c.face_mode, detect_every, smooth, landmark_every)
     images: dict[int, np.ndarray | None] = {}
@@ -182,6 +189,10 @@ def _run(home: str, shard: Shard, probe: dict, c: PreprocessConfig) -> dict:
             img = read_image(_frame_path(shard, i), factor)
             if img is None:
                 note(i, "decode", f"cannot decode {shard.files[i]}; nearest decodable frame reused")
+            elif size and not _same_size(img.shape, size, factor):
+                note(i, "decode", f"{shard.files[i]} is {img.shape[1] * factor}x{img.shape[0] * factor}, the video's "
+                                  f"frames are {size[1]}x{size[0]}; nearest frame of the right size reused")
+                img = None
             images[i] = img
     else:
         for i, img in iter_video(shard.path, need[0], need[-1] + 1, factor, need):
