@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 import cv2
 import numpy as np
@@ -83,3 +83,30 @@ def read_video_frame(path: str | Path, index: int, factor: int = 1) -> np.ndarra
     for _, img in iter_video(path, index, index + 1, factor):
         return img
     raise InputError("video frame not found", file=path, frame=index)
+
+
+def read_frames(path: str | Path, source_kind: str, files: Mapping[int, str], frames: Sequence[int],
+                n_frames: int | None = None, factor: int = 1) -> list[np.ndarray]:
+    """Grey frames of one video (an image folder or a video file) in the given order.
+
+    Raises InputError naming the file and frame for a frame outside 0..n_frames-1, an undecodable image, or a
+    video whose stream does not reach the frame.
+    """
+    if n_frames is not None:
+        for f in frames:
+            if not 0 <= f < n_frames:
+                raise InputError(f"frame outside the video (0..{n_frames - 1})", file=path, frame=f)
+    if source_kind == "frames":
+        out = []
+        for f in frames:
+            if f not in files:
+                raise InputError("frame has no image file in the frames table", file=path, frame=f)
+            img = read_image(Path(path) / files[f], factor)
+            if img is None:
+                raise InputError("frame image cannot be decoded", file=Path(path) / files[f], frame=f)
+            out.append(img)
+        return out
+    if not frames:
+        return []
+    got = dict(iter_video(path, min(frames), max(frames) + 1, factor, frames))
+    return [got[f] for f in frames]

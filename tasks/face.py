@@ -196,11 +196,25 @@ def track(images: dict[int, np.ndarray | None], lo: int, hi: int, n_frames: int,
     return out
 
 
+def find_face(img: np.ndarray, upsample_below_px: int = 2200) -> np.ndarray | None:
+    """detect() on a whole frame, again upsampled once when nothing is found and the frame is not too large."""
+    box = detect(img, 0)
+    if box is None and max(img.shape) <= upsample_below_px:
+        box = detect(img, 1)
+    return box
+
+
+def mean_alignment(img: np.ndarray, box: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """MEAN's first-frame alignment: (2x3 transform of the box onto the face, landmarks on that first crop)."""
+    m = box_transform(box)
+    return m, mean_points(warp(img, m))
+
+
 def aligned_frames(ws, dataset: str, video: str, frames: list[int], size: int = FACE_SIZE) -> np.ndarray:
     """Re-decode and align just `frames` of a preprocessed video with its stored transforms: (n, size, size) uint8."""
     import pyarrow.compute as pc
 
-    from tasks.decode import read_image, read_video_frame
+    from tasks.decode import read_frames
 
     vids = ws.read("videos", dataset=dataset)
     vids = vids.filter(pc.equal(vids["video"], video)).to_pylist()
@@ -214,16 +228,11 @@ def aligned_frames(ws, dataset: str, video: str, frames: list[int], size: int = 
         fr = ws.read("frames", dataset=dataset)
         fr = fr.filter(pc.equal(fr["video"], video))
         files = dict(zip(fr["frame"].to_pylist(), fr["file"].to_pylist()))
-    out = np.zeros((len(frames), size, size), np.uint8)
-    for j, f in enumerate(frames):
+    for f in frames:
         if f not in tf:
             raise InputError(f"frame has no stored landmarks (run `megc preprocess {dataset}` first)",
                              file=v["path"], frame=f)
-        if v["source_kind"] == "frames":
-            img = read_image(Path(v["path"]) / files[f])
-            if img is None:
-                raise InputError("frame image cannot be decoded", file=Path(v["path"]) / files[f], frame=f)
-        else:
-            img = read_video_frame(v["path"], f)
+    out = np.zeros((len(frames), size, size), np.uint8)
+    for j, (f, img) in enumerate(zip(frames, read_frames(v["path"], v["source_kind"], files, frames))):
         out[j] = warp(img, np.asarray(tf[f], np.float64).reshape(2, 3), 1, size)
     return out

@@ -6,6 +6,7 @@ import cv2
 import numpy as np
 
 from storage.schemas import ROI_REGIONS
+from tasks.boxes import clip_boxes
 from tasks.optical_flow import remove_head_motion, strain
 
 ROI_MARGIN = 12       # MEAN's margin around its two landmark ROIs (pixels of the 128x128 face)
@@ -14,23 +15,13 @@ ROI_W, ROI_H = 42, 21
 ROI_COLUMNS = tuple(f"{r}_{c}" for r in ROI_REGIONS for c in ("u", "v", "mag"))
 
 
-def _clip_boxes(raw: np.ndarray, h: int, w: int) -> np.ndarray:
-    """Float boxes (n, 4) x0, y0, x1, y1 -> int pixel boxes inside the image, end exclusive, at least 1 px."""
-    out = np.empty((len(raw), 4), np.int64)
-    out[:, 0] = np.clip(np.floor(raw[:, 0]), 0, w - 1)
-    out[:, 1] = np.clip(np.floor(raw[:, 1]), 0, h - 1)
-    out[:, 2] = np.clip(np.ceil(raw[:, 2]) + 1, out[:, 0] + 1, w)
-    out[:, 3] = np.clip(np.ceil(raw[:, 3]) + 1, out[:, 1] + 1, h)
-    return out
-
-
 def mean_boxes(landmarks: np.ndarray, h: int = 128, w: int = 128) -> tuple[tuple[int, ...], tuple[int, ...]]:
     """MEAN's two ROIs (x0, y0, x1, y1): eyes-and-brows band (x p17..p26, y min(p19, p24)..max(p41, p46))
     and mouth (x p60..p64, y p50..p57), 12 px margins, clipped."""
     p, m = landmarks, ROI_MARGIN
     raw = np.array([[p[17, 0] - m, min(p[19, 1], p[24, 1]) - m, p[26, 0] + m, max(p[41, 1], p[46, 1]) + m],
                     [p[60, 0] - m, p[50, 1] - m, p[64, 0] + m, p[57, 1] + m]], np.float64)
-    eyes, mouth = (tuple(int(v) for v in b) for b in _clip_boxes(raw, h, w))
+    eyes, mouth = (tuple(int(v) for v in b) for b in clip_boxes(raw, h, w))
     return eyes, mouth
 
 
@@ -58,7 +49,7 @@ def region_box_array(landmarks: np.ndarray, h: int = 128, w: int = 128) -> np.nd
     raw[9] = (p[35, 0] + 2, max(p[46, 1], p[47, 1]) + 3, p[45, 0], p[54, 1])
     raw[10] = (p[36, 0], max(p[40, 1], p[41, 1]) + 3, p[31, 0] - 2, p[48, 1])
     raw[11] = (p[7, 0], p[57, 1] + 3, p[9, 0], p[8, 1])
-    return _clip_boxes(raw[_ROW], h, w)
+    return clip_boxes(raw[_ROW], h, w)
 
 
 def region_boxes(landmarks: np.ndarray, h: int = 128, w: int = 128) -> dict[str, tuple[int, int, int, int]]:

@@ -7,6 +7,8 @@ import functools
 import cv2
 import numpy as np
 
+from tasks.boxes import clip_boxes
+
 METHODS = ("dis", "farneback", "tvl1")
 NOSE_BRIDGE = [27, 28, 29, 30]  # dlib points on the nose bridge: they move with the head, not with expressions
 NOSE_MARGIN = 4
@@ -51,13 +53,10 @@ def strain(u: np.ndarray, v: np.ndarray) -> np.ndarray:
 
 
 def nose_box(landmarks: np.ndarray, shape: tuple[int, int]) -> tuple[int, int, int, int]:
-    """(x0, y0, x1, y1) pixel box around the nose-bridge landmarks, clipped to the image."""
-    p = landmarks[NOSE_BRIDGE]
-    h, w = shape
-    x0 = min(max(int(np.floor(p[:, 0].min())) - NOSE_MARGIN, 0), w - 1)
-    x1 = min(max(int(np.ceil(p[:, 0].max())) + NOSE_MARGIN + 1, x0 + 1), w)
-    y0 = min(max(int(np.floor(p[:, 1].min())) - NOSE_MARGIN, 0), h - 1)
-    y1 = min(max(int(np.ceil(p[:, 1].max())) + 1, y0 + 1), h)
+    """(x0, y0, x1, y1) pixel box around the nose-bridge landmarks (the head-motion reference), clipped."""
+    p = np.asarray(landmarks, np.float64)[NOSE_BRIDGE]
+    raw = [p[:, 0].min() - NOSE_MARGIN, p[:, 1].min() - NOSE_MARGIN, p[:, 0].max() + NOSE_MARGIN, p[:, 1].max()]
+    x0, y0, x1, y1 = (int(v) for v in clip_boxes(np.array(raw), *shape)[0])
     return x0, y0, x1, y1
 
 

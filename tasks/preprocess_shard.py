@@ -106,9 +106,7 @@ def probe_video(shard: Shard, cfg: dict) -> dict:
                 img = read_video_frame(shard.path, i)
             if img is None:
                 continue
-            box = face.detect(img, 0)
-            if box is None and max(img.shape) <= 2200:
-                box = face.detect(img, 1)
+            box = face.find_face(img)
             if box is None:
                 continue
             width = float(box[2] - box[0])
@@ -116,8 +114,7 @@ def probe_video(shard: Shard, cfg: dict) -> dict:
             out = {"frame": i, "box": box.tolist(), "face_width": width, "factor": factor,
                    "upsample": int(width / factor < face.MIN_DETECT_PX), "size": [int(s) for s in img.shape[:2]]}
             if c.face_mode == "mean":
-                crop = face.warp(img, face.box_transform(box))
-                out["points"] = face.mean_points(crop).tolist()
+                out["points"] = face.mean_alignment(img, box)[1].tolist()
             return out
         where = _frame_path(shard, 0) if shard.source_kind == "frames" else shard.path
         raise InputError(f"no face found (tried frames {candidates})", file=where, frame=candidates[0])

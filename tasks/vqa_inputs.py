@@ -1,9 +1,11 @@
 """VQA visual inputs per interval: sampled face frames, onset-apex-offset frames and an onset->apex flow image.
 
-Images are PNG files cached under <home>/vqa_inputs/<dataset>/<interval_id>/<aligned|crop>/: faces aligned
-with the stored landmark transforms once `megc preprocess` has run, else cropped with a dlib box found on the
-video's first frame (MEAN's cropping) with landmarks from the first crop. A meta<N>.json written last
-marks an interval finished, so re-runs skip it. Work is spread over Dask, one task per video.
+Images are PNG files cached under <home>/vqa_inputs/<dataset>/<interval_id>/<aligned-HASH|crop>/: faces aligned
+with the stored landmark transforms once `megc preprocess` has run (HASH is the preprocessing config hash of
+those landmarks, so re-preprocessing with other settings builds new images), else aligned as MEAN's
+preprocessing mode does (the first frame's dlib box, landmarks on the first crop). Decoding, faces, flow and
+head-motion removal are those of preprocessing (tasks.decode, tasks.face, tasks.optical_flow). A meta<N>.json
+written last marks an interval finished, so re-runs skip it. Work is spread over Dask, one task per video.
 """
 
 from __future__ import annotations
@@ -20,10 +22,10 @@ import numpy as np
 from storage.errors import InputError
 from storage.workspace import Workspace
 from tasks import face
+from tasks.decode import read_frames
 from tasks.features import ROI_COLUMNS, frame_features
 from tasks.optical_flow import compute_flow, remove_head_motion
 
-FACE_SIZE = 128
 # roi.npy keeps the ROI columns in name order (the layout caches written so far use).
 _ROI_SORTED = sorted(range(len(ROI_COLUMNS)), key=ROI_COLUMNS.__getitem__)
 
@@ -35,86 +37,13 @@ def uniform_indices(onset: int, offset: int, n: int) -> list[int]:
     return [int(round(x)) for x in np.linspace(onset, offset, n)]
 
 
-def _read_gray(path: Path, frame: int) -> np.ndarray:
-    import cv2
-
-    img = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
-    if img is None:
-        raise InputError("cannot read frame image", file=path, frame=frame)
-    return img
-
-
-class FrameReader:
-    """Reads raw grey frames of one video through the `videos` and `frames` tables."""
-
-    def __init__(self, video_row: dict, frame_files: dict[int, str]):
-        self.row, self.files = video_row, frame_files
-
-    def read(self, frames: Sequence[int]) -> list[np.ndarray]:
-        """Grey frames (full resolution) in the given order."""
-        import cv2
-
-        n = int(self.row["n_frames"])
-        for f in frames:
-            if not 0 <= f < n:
-                raise InputError(f"frame outside the video (0..{n - 1})", file=self.row["path"], frame=f)
-        if self.row["source_kind"] == "frames":
-            return [_read_gray(Path(self.row["path"]) / self.files[f], f) for f in frames]
-        cap = cv2.VideoCapture(str(self.row["path"]))
-        out: dict[int, np.ndarray] = {}
-        try:
-            for f in sorted(set(frames)):
-                cap.set(cv2.CAP_PROP_POS_FRAMES, f)
-                ok, img = cap.read()
-                if not ok:
-                    raise InputError("cannot decode frame", file=self.row["path"], frame=f)
-                out[f] = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
-        finally:
-            cap.release()
-        return [out[f] for f in frames]
-
-
-def detect_box(gray: np.ndarray, where: str) -> tuple[int, int, int, int]:
-    """dlib HOG face box (left, top, right, bottom) on a frame, upsampling once when nothing is found."""
-    for up in (0, 1):
-        box = face.detect(gray, up)
-        if box is not None:
-            h, w = gray.shape
-            x0, y0, x1, y1 = (int(round(v)) for v in box)
-            return max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
-    raise InputError("no face found by the dlib detector", file=where, frame=0)
-
-
-def crop_faces(frames: Sequence[np.ndarray], box: tuple[int, int, int, int]) -> np.ndarray:
-    """Crop every frame with the same box and resize to 128x128 grey (MEAN's first-frame cropping)."""
-    import cv2
-
-    left, top, right, bottom = box
-    return np.stack([cv2.resize(f[top:bottom, left:right], (FACE_SIZE, FACE_SIZE), interpolation=cv2.INTER_AREA)
-                     for f in frames])
-
-
-def nose_box(landmarks: np.ndarray | None) -> tuple[slice, slice]:
-    """Rows/cols of the nose region (landmarks 27-35 with a margin), else the face centre."""
-    if landmarks is None:
-        return slice(48, 80), slice(52, 76)
-    pts = np.asarray(landmarks, dtype=np.float32).reshape(68, 2)[27:36]
-    x0, y0 = np.clip(pts.min(0) - 4, 0, FACE_SIZE - 1).astype(int)
-    x1, y1 = np.clip(pts.max(0) + 4, 1, FACE_SIZE).astype(int)
-    return slice(y0, max(y1, y0 + 1)), slice(x0, max(x1, x0 + 1))
-
-
-def flow_between(a: np.ndarray, b: np.ndarray, landmarks: np.ndarray | None = None,
-                 method: str = "farneback") -> np.ndarray:
-    """Dense flow a->b (H x W x 2) with head motion removed (mean flow around the nose subtracted)."""
+def flow_between(a: np.ndarray, b: np.ndarray, landmarks: np.ndarray, method: str = "farneback") -> np.ndarray:
+    """Dense flow a->b (H x W x 2) with head motion removed (the nose-bridge mean flow subtracted)."""
     flow = np.asarray(compute_flow(a, b, method), dtype=np.float32)
-    if landmarks is not None:
-        return np.asarray(remove_head_motion(flow, np.asarray(landmarks).reshape(68, 2)), dtype=np.float32)
-    ys, xs = nose_box(None)
-    return flow - flow[ys, xs].reshape(-1, 2).mean(0)
+    return np.asarray(remove_head_motion(flow, np.asarray(landmarks).reshape(68, 2)), dtype=np.float32)
 
 
-def estimate_apex(faces: np.ndarray, landmarks: np.ndarray | None = None) -> int:
+def estimate_apex(faces: np.ndarray, landmarks: np.ndarray) -> int:
     """Index (into `faces`) of the frame of largest mean motion from the first frame."""
     if len(faces) < 2:
         return 0
@@ -150,25 +79,58 @@ def _write_png(path: Path, img: np.ndarray) -> None:
 
 
 def interval_dir(home: str | Path, dataset: str, interval_id: str) -> Path:
-    """Cache folder of one interval's inputs (with an aligned/ or crop/ subfolder per face source)."""
+    """Cache folder of one interval's inputs (with a subfolder per face source, see cache_key)."""
     safe = interval_id.replace("/", "_").replace(os.sep, "_")
     return Workspace(home).root / "vqa_inputs" / dataset / safe
 
 
-def _faces_for(ctx: dict, frames: list[int]) -> np.ndarray:
-    if ctx.get("aligned") is not None:
-        return np.asarray(ctx["aligned"](frames), dtype=np.uint8)
-    raw = ctx["reader"].read(frames)
-    if ctx.get("box") is None:
-        first = ctx["reader"].read([0])[0]
-        ctx["box"] = detect_box(first, ctx["reader"].row["path"])
-        # Landmarks once per video on the first crop (MEAN's protocol), for head motion and ROIs.
-        crop0 = crop_faces([first], ctx["box"])[0]
-        ctx["landmarks"] = face.shape(crop0, np.array([0, 0, FACE_SIZE - 1, FACE_SIZE - 1], np.float64))
-    return crop_faces(raw, ctx["box"])
+def cache_key(preprocess_hash: str | None) -> str:
+    """Subfolder of a face source: aligned-<preprocessing config hash> once preprocessed, else crop."""
+    return "crop" if preprocess_hash is None else f"aligned-{preprocess_hash}"
 
 
-def make_interval_inputs(ctx: dict, iv: dict, n_frames: int, out: Path) -> dict:
+class FaceSource:
+    """128x128 grey faces of one video: stored preprocessing transforms, else MEAN's first-frame alignment."""
+
+    def __init__(self, ws: Workspace, dataset: str, video_row: dict, frame_files: dict[int, str]):
+        self.ws, self.dataset, self.row, self.files = ws, dataset, video_row, frame_files
+        self.preprocess_hash: str | None = None
+        self.transform: np.ndarray | None = None
+        self.landmarks: np.ndarray | None = None
+        video = video_row["video"]
+        if ws.files("landmarks", dataset=dataset, video=video):
+            lm = ws.read("landmarks", columns=["frame", "points", "config_hash"], dataset=dataset,
+                         video=video).sort_by("frame")
+            self.landmarks = np.asarray(lm.column("points")[0].as_py(), dtype=np.float64).reshape(68, 2)
+            self.preprocess_hash = str(lm.column("config_hash")[0].as_py() or "unhashed")
+
+    def read(self, frames: Sequence[int]) -> list[np.ndarray]:
+        """Full-resolution grey frames in the given order."""
+        return read_frames(self.row["path"], self.row["source_kind"], self.files, frames, int(self.row["n_frames"]))
+
+    def faces(self, frames: list[int]) -> np.ndarray:
+        """Aligned faces (n, 128, 128) uint8 of the given frames."""
+        if self.preprocess_hash is not None:
+            return np.asarray(face.aligned_frames(self.ws, self.dataset, self.row["video"], frames), dtype=np.uint8)
+        self._align_first_frame()
+        return np.stack([face.warp(img, self.transform) for img in self.read(frames)])
+
+    def points(self) -> np.ndarray:
+        """Landmarks (68, 2) in face coordinates used for head motion and ROIs (those of the first frame)."""
+        if self.landmarks is None:
+            self._align_first_frame()
+        return self.landmarks
+
+    def _align_first_frame(self) -> None:
+        if self.transform is None:
+            first = self.read([0])[0]
+            box = face.find_face(first)
+            if box is None:
+                raise InputError("no face found by the dlib detector", file=self.row["path"], frame=0)
+            self.transform, self.landmarks = face.mean_alignment(first, box)
+
+
+def make_interval_inputs(src: FaceSource, iv: dict, n_frames: int, out: Path) -> dict:
     """Write the PNGs of one interval and its meta.json; returns the meta (paths, apex used)."""
     onset, offset = int(iv["onset"]), int(iv["offset"])
     apex = iv.get("apex")
@@ -177,12 +139,12 @@ def make_interval_inputs(ctx: dict, iv: dict, n_frames: int, out: Path) -> dict:
     if apex is None or not onset <= int(apex) <= offset:
         # Unannotated apex: the frame of largest motion, searched on at most 24 frames of the clip.
         probe = sorted(set(uniform_indices(onset, offset, min(len(span), 24))))
-        apex = probe[estimate_apex(_faces_for(ctx, probe), ctx.get("landmarks"))]
+        apex = probe[estimate_apex(src.faces(probe), src.points())]
         apex_source = "estimated"
     else:
         apex, apex_source = int(apex), "annotated"
     wanted = sorted(set(sampled) | {onset, apex, offset})
-    faces = dict(zip(wanted, _faces_for(ctx, wanted)))
+    faces = dict(zip(wanted, src.faces(wanted)))
     out.mkdir(parents=True, exist_ok=True)
     frame_paths = []
     for i, f in enumerate(sampled):
@@ -194,14 +156,11 @@ def make_interval_inputs(ctx: dict, iv: dict, n_frames: int, out: Path) -> dict:
         p = out / f"{name}.png"
         _write_png(p, faces[f])
         oao.append(str(p))
-    flow = flow_between(faces[onset], faces[apex], ctx.get("landmarks"))
+    lm = src.points()
+    flow = flow_between(faces[onset], faces[apex], lm)
     hsv, uvm = flow_images(flow)
     _write_png(out / "flow_hsv.png", hsv)
     _write_png(out / "flow_uvm.png", uvm)
-    lm = ctx.get("landmarks")
-    if lm is None:
-        lm = face.shape(faces[onset], np.array([0, 0, FACE_SIZE - 1, FACE_SIZE - 1], np.float64))
-    lm = np.asarray(lm, np.float64).reshape(68, 2)
     mi, roi = frame_features(flow, lm)
     np.save(out / "mean_input.npy", mi)
     np.save(out / "roi.npy", roi[_ROI_SORTED].astype(np.float32))
@@ -218,25 +177,15 @@ def make_interval_inputs(ctx: dict, iv: dict, n_frames: int, out: Path) -> dict:
 def video_inputs(home: str, dataset: str, video_row: dict, frame_files: dict[int, str], intervals: list[dict],
                  n_frames: int) -> list[dict]:
     """Inputs of every interval of one video (runs on a Dask worker); cached intervals are read back."""
-    ws = Workspace(home)
-    ctx: dict[str, Any] = {"reader": FrameReader(video_row, frame_files), "landmarks": None}
-    video = video_row["video"]
-    if ws.files("landmarks", dataset=dataset, video=video):
-        # Preprocessed video: aligned faces from the stored transforms, landmarks of its first frame.
-        from tasks.face import aligned_frames
-
-        ctx["aligned"] = lambda frames: aligned_frames(ws, dataset, video, frames)
-        lm = ws.read("landmarks", columns=["frame", "points"], dataset=dataset, video=video).sort_by("frame")
-        ctx["landmarks"] = np.asarray(lm.column("points")[0].as_py(), dtype=np.float32).reshape(68, 2)
+    src = FaceSource(Workspace(home), dataset, video_row, frame_files)
     metas = []
     for iv in intervals:
-        # Aligned faces (after `megc preprocess`) and first-frame crops are cached apart.
-        out = interval_dir(home, dataset, iv["interval_id"]) / ("aligned" if "aligned" in ctx else "crop")
+        out = interval_dir(home, dataset, iv["interval_id"]) / cache_key(src.preprocess_hash)
         done = out / f"meta{n_frames}.json"
         if done.is_file():
             metas.append(json.loads(done.read_text()))
         else:
-            metas.append(make_interval_inputs(ctx, iv, n_frames, out))
+            metas.append(make_interval_inputs(src, iv, n_frames, out))
     return metas
 
 
