@@ -44,6 +44,7 @@ def test_narrow_terminal_folds(capsys: pytest.CaptureFixture[str], monkeypatch: 
 
 def test_csv_and_json_listing(capsys: pytest.CaptureFixture[str]) -> None:
     print_table(COLS, ROWS, "csv")
-    assert capsys.readouterr().out.splitlines()[1] == f"{LONG},mean,casme3-demo-dataset,\"negative,positive,surprise,others\""
+    row = capsys.readouterr().out.splitlines()[1]
+    assert row == f"{LONG},mean,casme3-demo-dataset,\"negative,positive,surprise,others\""
     print_table(COLS, ROWS, "json")
     assert f'"name": "{LONG}"' in capsys.readouterr().out
