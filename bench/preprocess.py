@@ -150,7 +150,8 @@ def main() -> None:
     os.environ.setdefault("PREFECT_HOME", str(Path(tempfile.gettempdir()) / "megc-bench-prefect"))
     from storage.workspace import Workspace
     from tasks.face import detect
-    from tasks.preprocess_shard import PreprocessConfig, config_dict
+    from tasks.preprocess_shard import PreprocessConfig
+    from storage.config import to_dict
 
     root = Path(args.home or tempfile.mkdtemp(prefix="megc-bench-"))
     ws = Workspace(root / "home").ensure()
@@ -169,7 +170,7 @@ def main() -> None:
     shard = {"shard_size": args.shard_size}
 
     t0, load_start = time.perf_counter(), os.getloadavg()[0]
-    ref_cfg = {k: v for k, v in config_dict(PreprocessConfig.reference()).items()
+    ref_cfg = {k: v for k, v in to_dict(PreprocessConfig.reference()).items()
                if k in ("flow", "face_mode", "remove_head_motion", "reduced_decode")}
     run(ws, "short", 1, shard_size=short)  # warm-up: Prefect's temporary server, imports
     # Frames/s per core: one worker (= one core) each; the reference on the clip's first `short` frames

@@ -92,7 +92,7 @@ def main() -> None:
         vqa_train(dataset, "expert", home, dask_address=addr)
         result["seconds_train"] = round(time.perf_counter() - t, 2)
         t = time.perf_counter()
-        ans = vqa_answer(dataset, "expert", home, "oao", dask_address=addr)
+        ans = vqa_answer(dataset, "expert", home, input_kind="oao", dask_address=addr)
         result["seconds_answer"] = round(time.perf_counter() - t, 2)
     result["expert"] = _six(ans["scores"])
     result["expert_run"] = ans["run_id"]

@@ -10,8 +10,11 @@ import dataclasses
 import os
 from typing import Any
 
+from storage.config import to_dict
 from storage.errors import MegcError
 from storage.workspace import resolve_home
+from tasks.preprocess_shard import PreprocessConfig
+from tasks.stage_config import SpotConfig, TrainConfig
 
 DEFAULT_POOL = "megc-process"
 
@@ -31,9 +34,15 @@ class DeployConfig:
     infer_cron: str = "0 4 * * *"           # nightly at 04:00, after preprocessing
     timezone: str = "UTC"
     paused: bool = False                    # create the schedules paused
-    train: dict = dataclasses.field(default_factory=dict)       # TrainMeanConfig overrides for retrain
-    spot: dict = dataclasses.field(default_factory=dict)        # SpotConfig overrides for batch-infer
-    preprocess: dict = dataclasses.field(default_factory=dict)  # PreprocessConfig overrides for nightly
+    train: TrainConfig = dataclasses.field(default_factory=TrainConfig)   # retrain's settings (kind, params...)
+    spot: SpotConfig = dataclasses.field(default_factory=SpotConfig)      # batch-infer's settings
+    preprocess: PreprocessConfig = dataclasses.field(default_factory=PreprocessConfig)  # nightly's settings
+
+    def check(self) -> DeployConfig:
+        """Raise MegcError on settings that could only fail later, on a worker."""
+        if self.model and not self.dataset:
+            raise MegcError("--model needs --dataset (retrain and batch-infer are per dataset)")
+        return self
 
 
 def api_url() -> str:
@@ -67,46 +76,43 @@ def ensure_pool(name: str) -> bool:
     return False
 
 
-def build_deployments(cfg: DeployConfig) -> list:
-    """The RunnerDeployments for `cfg` (nightly preprocess always; retrain and batch-infer with a dataset)."""
+def build_deployments(cfg: DeployConfig, flows: dict[str, Any]) -> list:
+    """The RunnerDeployments for `cfg` (nightly preprocess always; retrain and batch-infer with a dataset) of the
+    ops flows given as {"nightly": flow, "retrain": flow, "batch_infer": flow} (flows.ops)."""
     from prefect.client.schemas.schedules import CronSchedule
     from prefect.deployments.runner import EntrypointType
-
-    from flows.ops import batch_infer, nightly_preprocess, retrain
 
     home = resolve_home(cfg.home or None)
     sched = lambda cron: [CronSchedule(cron=cron, timezone=cfg.timezone)]
     common: dict[str, Any] = {"entrypoint_type": EntrypointType.MODULE_PATH, "paused": cfg.paused,
                               "work_pool_name": cfg.pool, "tags": ["megc"],
                               "concurrency_limit": 1}  # a slow run and its next scheduled one never overlap
-    out = [nightly_preprocess.to_deployment(
+    out = [flows["nightly"].to_deployment(
         "nightly", schedules=sched(cfg.preprocess_cron),
-        parameters={"home": home, "dask_address": cfg.dask_address, "preprocess": dict(cfg.preprocess)},
+        parameters={"home": home, "dask_address": cfg.dask_address, "preprocess": to_dict(cfg.preprocess)},
         description="Incremental preprocessing of every ingested dataset", **common)]
     if cfg.dataset:
-        model = cfg.model or f"mean-{cfg.dataset}"
-        out.append(retrain.to_deployment(
+        model = cfg.model or cfg.train.name or f"{cfg.train.kind}-{cfg.dataset}"
+        out.append(flows["retrain"].to_deployment(
             cfg.dataset, schedules=sched(cfg.retrain_cron),
             parameters={"dataset": cfg.dataset, "model_name": model, "home": home, "ray_address": cfg.ray_address,
                         "dask_address": cfg.dask_address, "train": dict(cfg.train),
-                        "preprocess": dict(cfg.preprocess)},
+                        "preprocess": to_dict(cfg.preprocess)},
             description=f"Retrain {model} when the labelled content of {cfg.dataset} changes", **common))
-        out.append(batch_infer.to_deployment(
+        out.append(flows["batch_infer"].to_deployment(
             cfg.dataset, schedules=sched(cfg.infer_cron),
             parameters={"dataset": cfg.dataset, "model_name": model, "home": home, "ray_address": cfg.ray_address,
-                        "spot": dict(cfg.spot)},
+                        "spot": to_dict(cfg.spot)},
             description=f"Spot + recognize new videos of {cfg.dataset} with {model}", **common))
-    elif cfg.model:
-        raise MegcError("--model needs --dataset (retrain and batch-infer are per dataset)")
     return out
 
 
-def apply_deployments(cfg: DeployConfig) -> dict[str, str]:
+def apply_deployments(cfg: DeployConfig, flows: dict[str, Any]) -> dict[str, str]:
     """Create/update the pool and the deployments on the server at PREFECT_API_URL; {'flow/name': id}."""
     api_url()
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     ensure_pool(cfg.pool)
     out = {}
-    for d in build_deployments(cfg):
+    for d in build_deployments(cfg, flows):
         out[f"{d.flow_name}/{d.name}"] = str(d.apply(work_pool_name=cfg.pool))
     return out

@@ -32,11 +32,66 @@ def parse_sets(sets: Sequence[str] | None) -> dict[str, str]:
     return out
 
 
-def build_config(cls: type, config_path: str | None, sets: Sequence[str] | None, **cli_values: Any):
-    """Config = defaults < YAML file < --set key=value < explicit CLI flags (None means not given)."""
+def build_config(cls: Any, config_path: str | None, sets: Sequence[str] | None, **cli_values: Any):
+    """Config = defaults of `cls` (a class or a starting instance) < YAML file < --set key=value < explicit CLI
+    flags (None means not given); validated."""
     overrides = parse_sets(sets)
     overrides.update({k: v for k, v in cli_values.items() if v is not None})
     return load_config(cls, config_path, overrides)
+
+
+def _resolve(target: str) -> type:
+    import importlib
+
+    module, _, name = target.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def with_config(target: str, renames: dict[str, str] | None = None, base: Sequence[str] = ()) -> Callable:
+    """Give a command --config FILE and --set key=value and call it with `cfg`, its typed config built once.
+
+    `target` is "module:Class" (imported when the command runs, so the CLI starts fast). The command's
+    parameters named like a field of the class, or mapped to a setting by `renames` (e.g. epochs_spot ->
+    params.epochs_spot), are its flags: None, or False for a switch, means not given. Parameters in `base`
+    are passed to the class itself (e.g. a train command's `kind`, which decides the kind's own settings).
+    """
+    import inspect
+
+    renames = dict(renames or {})
+
+    def deco(fn: Callable) -> Callable:
+        sig = inspect.signature(fn)
+        extra = [
+            inspect.Parameter("config", inspect.Parameter.KEYWORD_ONLY, annotation=str | None,
+                              default=_typer_option(None, "--config", help="YAML file of settings")),
+            inspect.Parameter("sets", inspect.Parameter.KEYWORD_ONLY, annotation=list[str] | None,
+                              default=_typer_option(None, "--set", help="key=value setting, e.g. post.p=0.6 "
+                                                                        "(repeatable)")),
+        ]
+
+        @functools.wraps(fn)
+        def wrapper(*args: Any, config: str | None = None, sets: list[str] | None = None, **kwargs: Any):
+            import dataclasses
+
+            cls = _resolve(target)
+            fields = {f.name for f in dataclasses.fields(cls)}
+            start = cls(**{n: kwargs[n] for n in base}) if base else cls
+            flags = {renames.get(n, n): kwargs[n] for n in list(kwargs)
+                     if (n in fields or n in renames) and n not in base and kwargs[n] is not False}
+            kwargs = {n: v for n, v in kwargs.items() if n in base or not (n in fields or n in renames)}
+            return fn(*args, cfg=build_config(start, config, sets, **flags), **kwargs)
+
+        params = [p for n, p in sig.parameters.items() if n != "cfg"] + extra
+        wrapper.__signature__ = sig.replace(parameters=params)  # what typer reads for the options
+        return wrapper
+
+    return deco
+
+
+def _typer_option(*args: Any, **kwargs: Any) -> Any:
+    import typer
+
+    return typer.Option(*args, **kwargs)
 
 
 def reports_errors(fn: Callable) -> Callable:

@@ -38,6 +38,7 @@ class DemoConfig:
     vlm: str = ""                   # local Qwen2.5-VL folder; empty: the expert engine answers
     vqa_input: str = "oao"          # frames, oao or flow
     model: str = ""                 # MEAN registry name (default demo-mean-<dataset>)
+    spotter: str = "roi-tcn"        # the spotter whose predictions the demo reports first ('mean': MEAN only)
 
 
 def _reusable_model(ws: Workspace, name: str, dataset: str, train_cfg: dict) -> bool:
@@ -50,23 +51,26 @@ def _reusable_model(ws: Workspace, name: str, dataset: str, train_cfg: dict) -> 
     _, rows = ws.sql("SELECT count(*), sum(n_frames) FROM videos WHERE dataset = ?", [dataset])
     same_data = card.get("training_data", {}).get("dataset") == dataset and rows[0][0] == card.get(
         "training_data", {}).get("n_videos")
-    cfg = card.get("config", {})
-    return same_data and all(cfg.get(k) == v for k, v in train_cfg.items())
+    return same_data and _within(train_cfg, card.get("config", {}))
+
+
+def _within(want: dict, have: dict) -> bool:
+    """True when every setting in `want` (nested dicts: recursively) has that value in `have`."""
+    return all(_within(v, have.get(k) or {}) if isinstance(v, dict) else have.get(k) == v for k, v in want.items())
 
 
 @flow(name="demo", validate_parameters=False)
-def demo(home: str, config: dict) -> dict:
+def demo(home: str, cfg: DemoConfig) -> dict:
     """Run every stage on synthetic data and write the report; returns the summary."""
     from flows.preprocess import preprocess_flow
     from flows.spot import spot_flow
-    from flows.train_mean import train_mean_flow
+    from flows.train import train_flow
     from flows.vqa import vqa_answer, vqa_build, vqa_train
     from models.registry import load_card
     from tasks.report import write_report
     from tasks.synth import make_dataset
 
     log = get_run_logger()
-    cfg = load_config(DemoConfig, None, config)
     ws = Workspace(home).ensure()
     run_id = new_run_id("demo")
     timings: dict[str, float] = {}
@@ -85,19 +89,31 @@ def demo(home: str, config: dict) -> dict:
     if pre.get("run_id"):
         sub["preprocess"] = pre["run_id"]
     model = cfg.model or f"demo-mean-{dataset}"
-    train_cfg = {"split": cfg.split, "epochs_spot": cfg.epochs_spot, "epochs_rec": cfg.epochs_rec}
+    train_cfg = {"split": cfg.split, "params": {"epochs_spot": cfg.epochs_spot, "epochs_rec": cfg.epochs_rec}}
     if _reusable_model(ws, model, dataset, train_cfg):
         log.info("demo: model %s is up to date; training skipped", model)
         timings["train MEAN"] = 0.0
     else:
-        out = stage("train MEAN", train_mean_flow, dataset, home=ws.home, name=model, evaluate=False,
+        out = stage("train MEAN", train_flow, dataset, home=ws.home, kind="mean", name=model, evaluate=False,
                     **train_cfg)
         sub["train"] = out["run_id"]
     card = load_card(ws, model)
     held = sorted({s for f in card.get("folds", []) for s in f.get("heldout_subjects", [])})
-    spot = stage("spot + recognize + score STR", spot_flow, dataset, model, home=ws.home,
-                 subjects=held if cfg.split == "holdout" else [])
+    subjects = held if cfg.split == "holdout" else []
+    spot = stage("spot + recognize + score STR (MEAN)", spot_flow, dataset, model, home=ws.home, subjects=subjects)
     sub["spot"] = spot["run_id"]
+    if cfg.spotter != "mean":
+        best = f"demo-{cfg.spotter}-{dataset}"
+        spotter_cfg = {"split": cfg.split, "holdout_subjects": held if cfg.split == "holdout" else []}
+        if _reusable_model(ws, best, dataset, spotter_cfg):
+            timings[f"train {cfg.spotter}"] = 0.0
+        else:
+            out = stage(f"train {cfg.spotter}", train_flow, dataset, home=ws.home, kind=cfg.spotter, name=best,
+                        evaluate=False, **spotter_cfg)
+            sub["train_spotter"] = out["run_id"]
+        sub["spot_mean"] = sub["spot"]
+        sub["spot"] = stage(f"spot + recognize + score STR ({cfg.spotter})", spot_flow, dataset, best,
+                            home=ws.home, subjects=subjects)["run_id"]
     stage("VQA build", vqa_build, dataset, home=ws.home, test_subjects=held)
     engine = "qwen" if cfg.vlm else "expert"
     vqa_kw: dict[str, Any] = {"vlm": cfg.vlm} if cfg.vlm else {"mean_model": model}
@@ -114,9 +130,6 @@ def demo(home: str, config: dict) -> dict:
             "report": str(paths["html"]), "report_md": str(paths["markdown"])}
 
 
-def demo_flow(home: str | None = None, **overrides: Any) -> dict:
-    """Run the demo flow; `overrides` are DemoConfig settings (config=YAML path allowed)."""
-    path = overrides.pop("config", None)
-    cfg = load_config(DemoConfig, path, overrides)
-    ws = Workspace(home).ensure()
-    return demo(ws.home, to_dict(cfg))
+def demo_flow(home: str | None = None, cfg: DemoConfig | None = None, **settings: Any) -> dict:
+    """Run the demo flow with `cfg` and/or DemoConfig `settings`."""
+    return demo(Workspace(home).ensure().home, load_config(cfg or DemoConfig, None, settings))

@@ -82,7 +82,7 @@ def retrain(dataset: str, model_name: str, home: str | None = None, ray_address:
     """Retrain MEAN `model_name` on `dataset` only when its labelled content changed since the last training
     (videos without features are preprocessed first, with the `preprocess` settings the nightly run uses)."""
     from flows.preprocess import PreprocessFailed, preprocess_flow
-    from flows.train_mean import train_mean_flow
+    from flows.train import train_flow
 
     log = get_run_logger()
     ws = Workspace(home).ensure()
@@ -104,7 +104,7 @@ def retrain(dataset: str, model_name: str, home: str | None = None, ray_address:
             preprocess_flow(dataset, ws.home, **_with(preprocess, dask_address=dask_address))
         except PreprocessFailed as exc:
             log.warning("retrain %s: training without the videos that failed preprocessing: %s", model_name, exc)
-    result = train_mean_flow(dataset, ws.home, **_with(train, name=model_name, ray_address=ray_address))
+    result = train_flow(dataset, ws.home, **_with(train, name=model_name, ray_address=ray_address))
     write_json(ws, ("models", model_name, MANIFEST_FILE),
                {"dataset": dataset, **manifest, "train_run_id": result["run_id"],
                 "recorded_at": datetime.now(UTC).isoformat()})

@@ -8,12 +8,12 @@ from collections import defaultdict
 from typing import Any
 
 from flows.runtime import dask_client, prefect_defaults
-from storage.config import apply_overrides
+from storage.config import load_config, to_dict
 from storage.errors import InputError, MegcError
 from storage.locks import dataset_lock
 from storage.runs import new_run_id, record_run
 from storage.workspace import Workspace
-from tasks.preprocess_shard import PreprocessConfig, config_dict, content_hash, probe_video, run_shard
+from tasks.preprocess_shard import PreprocessConfig, content_hash, probe_video, run_shard
 from tasks.shards import Shard, needed_frames, plan_ranges, resolve_k, shard_part
 
 prefect_defaults()
@@ -64,10 +64,9 @@ def _wipe(ws: Workspace, dataset: str, video: str) -> None:
 
 
 @task(name="plan", cache_policy=NO_CACHE)
-def plan(dataset: str, home: str, cfg: dict) -> dict:
+def plan(dataset: str, home: str, c: PreprocessConfig) -> dict:
     """List videos, wipe stale outputs (config changed, other shard size, --force), and the shards to run."""
     log = get_run_logger()
-    c = PreprocessConfig(**cfg)
     ws = Workspace(home).ensure()
     videos = ws.read("videos", dataset=dataset).to_pylist()
     if not videos:
@@ -113,14 +112,13 @@ def plan(dataset: str, home: str, cfg: dict) -> dict:
 
 
 @task(name="compute", cache_policy=NO_CACHE)
-def compute(home: str, work: list[dict], cfg: dict) -> list[dict]:
+def compute(home: str, work: list[dict], c: PreprocessConfig) -> list[dict]:
     """Run the shards on Dask (LocalCluster or the scheduler at dask_address) with retries; one result each."""
     from distributed import as_completed
 
     from flows.progress import StageProgress
 
     log = get_run_logger()
-    c = PreprocessConfig(**cfg)
     results: list[dict] = []
     if not work:
         return results
@@ -129,7 +127,7 @@ def compute(home: str, work: list[dict], cfg: dict) -> list[dict]:
         # the probe's future, Dask would place them all on the worker holding it and rebalance only later.
         probe_of, owner, pending = {}, {}, as_completed()
         for w in work:
-            pf = client.submit(probe_video, w["probe"], cfg, pure=False, retries=c.retries,
+            pf = client.submit(probe_video, w["probe"], c, pure=False, retries=c.retries,
                                key=f"probe-{w['video']}-{time.time_ns()}")
             probe_of[pf.key] = w
             pending.add(pf)
@@ -143,7 +141,7 @@ def compute(home: str, work: list[dict], cfg: dict) -> list[dict]:
                         probe = {"error": f"face probe crashed: {exc}"}
                     fut.release()
                     for sh in probe_of[fut.key]["shards"]:
-                        f = client.submit(run_shard, home, sh, probe, cfg, pure=False, retries=c.retries,
+                        f = client.submit(run_shard, home, sh, probe, c, pure=False, retries=c.retries,
                                           key=f"shard-{sh.video}-{sh.start}-{time.time_ns()}")
                         owner[f.key] = sh
                         pending.add(f)
@@ -208,25 +206,25 @@ def finalize(dataset: str, home: str, run_id: str, planned: dict, results: list[
 
 
 @flow(name="preprocess")
-def preprocess(dataset: str, home: str | None = None, config: dict | None = None) -> dict:
+def preprocess(dataset: str, home: str | None = None, cfg: PreprocessConfig | None = None) -> dict:
     """Prefect flow: plan -> compute (Dask) -> finalize; returns the run summary (`failed` lists videos)."""
-    cfg = PreprocessConfig(**(config or {})).validate()
+    cfg = cfg or PreprocessConfig()
     ws = Workspace(home).ensure()
     run_id = new_run_id("preprocess")
-    record_run(ws, run_id, "preprocess", {"dataset": dataset, **config_dict(cfg),
+    record_run(ws, run_id, "preprocess", {"dataset": dataset, **to_dict(cfg),
                                           "config_hash": content_hash(cfg)})
     t0 = time.perf_counter()
     with dataset_lock(ws, dataset, "preprocess"):
-        planned = plan(dataset, ws.home, config_dict(cfg))
-        results = compute(ws.home, planned["work"], config_dict(cfg))
+        planned = plan(dataset, ws.home, cfg)
+        results = compute(ws.home, planned["work"], cfg)
         return finalize(dataset, ws.home, run_id, planned, results, time.perf_counter() - t0)
 
 
-def preprocess_flow(dataset: str, home: str | None = None, **overrides: Any) -> dict:
-    """Preprocess every video of `dataset` (resumable); overrides are PreprocessConfig fields. Returns the
-    summary; raises PreprocessFailed (with .summary) naming the videos that failed."""
-    cfg = apply_overrides(PreprocessConfig(), overrides, "preprocess_flow").validate()
-    summary = preprocess(dataset, home, config_dict(cfg))
+def preprocess_flow(dataset: str, home: str | None = None, cfg: PreprocessConfig | None = None,
+                    **settings: Any) -> dict:
+    """Preprocess every video of `dataset` (resumable) with `cfg` and/or PreprocessConfig `settings`. Returns
+    the summary; raises PreprocessFailed (with .summary) naming the videos that failed."""
+    summary = preprocess(dataset, home, load_config(cfg or PreprocessConfig, None, settings))
     if summary["failed"]:
         raise PreprocessFailed(failure_message(summary), summary)
     return summary

@@ -1,16 +1,17 @@
-"""Prefect flow `spot`: MEAN inference on Ray actors over feature shards, post-processing, STR scoring; and the
+"""Prefect flow `spot`: a registered spotter of any kind scores every video on Ray actors (frame_scores), its
+post-processing turns the scores into intervals with an emotion (predictions), and STR scoring follows; and the
 MEGC STR CSV export.
 
 LOSO models score each video with the fold model that never saw its subject (cross-validated predictions),
-using that fold's k'; other videos (and holdout models) use the final model and the card's k'.
+with that fold's k' (MEAN) or threshold (ROI-series kinds); other videos (and holdout models) use the final
+model. MEAN's k' is in frames at the card's frame rate and is rescaled to each video's. Frames near a lost
+face are zeroed before post-processing and noted in qc.
 """
 
 from __future__ import annotations
 
 import csv
-import dataclasses
 import functools
-import importlib.util
 from pathlib import Path
 from typing import Any
 
@@ -24,63 +25,60 @@ prefect_defaults()
 from prefect import flow, get_run_logger, task  # noqa: E402
 
 from models.registry import fold_for_subject, load_card  # noqa: E402
+from models.spotters import get_spotter  # noqa: E402
 from storage.config import load_config, to_dict  # noqa: E402
 from storage.errors import InputError, MegcError  # noqa: E402
 from storage.runs import new_run_id, record_run  # noqa: E402
 from storage.schemas import FRAME_SCORES  # noqa: E402
 from storage.workspace import Workspace  # noqa: E402
-from tasks.mean_data import iter_shard, shard_index, shard_stem  # noqa: E402
-from tasks.spot_post import PostConfig, postprocess_video  # noqa: E402
+from tasks.mean_data import shard_index, shard_stem  # noqa: E402
+from tasks.spot_inputs import lost_frames, lost_runs, read_item  # noqa: E402
+from tasks.spot_post import PeakPostConfig, decode_intervals, dense, postprocess_video  # noqa: E402
+from tasks.stage_config import SpotConfig  # noqa: E402
 
-
-@dataclasses.dataclass
-class SpotConfig:
-    """Settings of one spotting run."""
-
-    ray_address: str = ""
-    n_actors: int = 2
-    num_cpus: float = 1.0
-    num_gpus: float = -1.0          # -1: one GPU shared by the actors when the cluster has one
-    cross_validated: bool = True    # LOSO models: each video by the fold that held out its subject
-    only_labelled: bool = False     # the paper scored only videos with at least one ME
-    subjects: list[str] = dataclasses.field(default_factory=list)  # only these subjects' videos ([] = all)
-    scores_from: str = ""           # reuse the frame_scores of this earlier run (post-processing only)
-    score: bool = True              # score with tasks.score_str when it is available
-    post: PostConfig = dataclasses.field(default_factory=PostConfig)
+HEADS = ("macro", "onset", "offset")
 
 
 def _video_rows(ws: Workspace, dataset: str, shards: list) -> list[dict]:
-    """(subject, video, n_frames) of every video: from `videos`, else from the feature shards."""
-    rows = ws.read("videos", columns=["subject", "video", "n_frames"], dataset=dataset).to_pylist()
+    """(subject, video, n_frames, fps) of every video: from `videos`, else from the feature shards."""
+    rows = ws.read("videos", columns=["subject", "video", "n_frames", "fps"], dataset=dataset).to_pylist()
     if rows:
         return rows
     last: dict[str, dict] = {}
     for s in shards:
-        r = last.setdefault(s.video, {"subject": s.subject, "video": s.video, "n_frames": 0})
+        r = last.setdefault(s.video, {"subject": s.subject, "video": s.video, "n_frames": 0, "fps": None})
         r["n_frames"] = max(r["n_frames"], int(s.frames.max()) + s.k + 1)
     return list(last.values())
 
 
-def _frame_scores_table(run_id: str, dataset: str, video: str, frames: np.ndarray, scores: np.ndarray,
-                        probs: np.ndarray) -> pa.Table:
+def _frame_scores_table(run_id: str, dataset: str, res: dict) -> pa.Table:
+    frames, probs = res["frames"], np.asarray(res["probs"], np.float32)
     n, c = probs.shape if probs.ndim == 2 else (0, 0)
     offsets = pa.array(np.arange(0, n * c + 1, c, dtype=np.int32) if n else np.zeros(1, np.int32))
-    return pa.table({
+    cols = {
         "run_id": pa.array([run_id] * len(frames), pa.string()),
         "dataset": pa.array([dataset] * len(frames), pa.string()),
-        "video": pa.array([video] * len(frames), pa.string()),
+        "video": pa.array([res["video"]] * len(frames), pa.string()),
         "frame": pa.array(np.asarray(frames, np.int64)),
-        "score": pa.array(np.asarray(scores, np.float32)),
-        "probs": pa.ListArray.from_arrays(offsets, pa.array(np.asarray(probs, np.float32).reshape(-1))),
-    }, schema=FRAME_SCORES)
+        "score": pa.array(np.asarray(res["scores"], np.float32)),
+        "probs": pa.ListArray.from_arrays(offsets, pa.array(probs.reshape(-1))),
+    }
+    for h in HEADS:
+        cols[h] = pa.array(np.asarray(res[h], np.float32)) if h in res else pa.nulls(len(frames), pa.float32())
+    return pa.table(cols, schema=FRAME_SCORES)
 
 
-@task(name="score-shards")
+def _part(item: dict) -> str:
+    return shard_stem(item["path"]) if item.get("path") else "video"
+
+
+@task(name="score-items")
 def score_shards(ws: Workspace, dataset: str, model: str, run_id: str, items: list[dict], cfg: SpotConfig) -> int:
-    """Score pending shards on Ray actors, writing one frame_scores part per shard; returns shards scored."""
-    from models.mean_actors import score_items
+    """Score pending work items (shards or videos) on Ray actors, one frame_scores part each; returns the
+    number scored (finished parts are skipped, so a re-run resumes)."""
+    from models.spot_actors import score_items
 
-    pending = [it for it in items if not ws.has_part("frame_scores", part=shard_stem(it["path"]), run_id=run_id,
+    pending = [it for it in items if not ws.has_part("frame_scores", part=_part(it), run_id=run_id,
                                                      dataset=dataset, video=it["video"])]
     if not pending:
         return 0
@@ -88,51 +86,72 @@ def score_shards(ws: Workspace, dataset: str, model: str, run_id: str, items: li
 
     ray_init(cfg.ray_address or None)
     done = 0
-    read = functools.partial(iter_shard, ws=ws)
-    with StageProgress(f"spot {dataset}", len(pending), "shards", logger=get_run_logger()) as bar:
+    read = functools.partial(read_item, ws=ws)
+    unit = "shards" if pending[0].get("path") else "videos"
+    with StageProgress(f"spot {dataset}", len(pending), unit, logger=get_run_logger()) as bar:
         for res in score_items(pending, ws.home, model, read, cfg.n_actors, cfg.num_cpus,
                                None if cfg.num_gpus < 0 else cfg.num_gpus):
-            t = _frame_scores_table(run_id, dataset, res["video"], res["frames"], res["scores"], res["probs"])
-            ws.write("frame_scores", t, part=shard_stem(res["path"]), run_id=run_id, dataset=dataset,
-                     video=res["video"])
+            ws.write("frame_scores", _frame_scores_table(run_id, dataset, res), part=_part(res), run_id=run_id,
+                     dataset=dataset, video=res["video"])
             done += 1
             bar.advance()
     return done
 
 
-def predict_video(ws: Workspace, scores_run: str, dataset: str, video: str, n_frames: int, kp: int,
-                  classes: list[str], post: PostConfig) -> list[dict]:
-    """Intervals of one video from its stored frame_scores (the per-frame vectors only)."""
-    t = ws.read("frame_scores", columns=["frame", "score", "probs"], run_id=scores_run, dataset=dataset, video=video)
+def read_scores(ws: Workspace, scores_run: str, dataset: str, video: str, n_frames: int) -> dict | None:
+    """A video's stored frame_scores as dense per-frame arrays {micro, probs, macro?, onset?, offset?}."""
+    t = ws.read("frame_scores", run_id=scores_run, dataset=dataset, video=video)
     if t.num_rows == 0:
-        return []
+        return None
     frames = t.column("frame").to_numpy()
     probs = np.asarray(t.column("probs").combine_chunks().flatten().to_numpy(), np.float32).reshape(len(frames), -1)
-    return postprocess_video(frames, t.column("score").to_numpy(), probs, n_frames, kp, classes, post)
+    out = {"micro": dense(frames, t.column("score").to_numpy(), n_frames),
+           "probs": dense(frames, probs, n_frames, fill=1.0 / max(1, probs.shape[1]))}
+    for h in HEADS:
+        col = t.column(h)
+        if col.null_count < len(col):
+            out[h] = dense(frames, col.to_numpy(zero_copy_only=False).astype(np.float64), n_frames)
+    return out
 
 
-def _score_run(ws: Workspace, run_id: str, dataset: str) -> dict | None:
-    if importlib.util.find_spec("tasks.score_str") is None:
-        return None
-    from tasks.score_str import score_str_run
+def video_k_prime(card: dict, kp: int, fps: float | None) -> int:
+    """MEAN's k' (frames at the card's frame rate) at a video's frame rate."""
+    rates = card.get("fps") or []
+    if fps and len(rates) == 1 and float(rates[0]) > 0 and abs(float(rates[0]) - fps) > 1e-6:
+        return max(1, int(round(kp * fps / float(rates[0]))))
+    return kp
 
-    return score_str_run(ws, run_id, dataset=dataset)
+
+def predict_video(scores: dict, card: dict, fold: str | None, n_frames: int, fps: float | None,
+                  cfg: SpotConfig) -> list[dict]:
+    """Intervals of one video from its dense scores, by the post-processing of the model's kind."""
+    classes = list(card["classes"])
+    if get_spotter(card.get("kind", "mean")).input_table == "features":
+        kp = {f["fold"]: int(f["k_prime"]) for f in card.get("folds", [])}.get(fold or "", int(card["k_prime"]))
+        return postprocess_video(np.arange(n_frames), scores["micro"], scores["probs"], n_frames,
+                                 video_k_prime(card, kp, fps), classes, cfg.post)
+    thresholds = {f["fold"]: float(f["threshold"]) for f in card.get("folds", [])}
+    post = load_config(PeakPostConfig, None, card.get("post", {}))
+    return decode_intervals(scores, float(fps or card["fps"][0]), thresholds.get(fold or "", float(card["threshold"])),
+                            post, classes)
 
 
 @flow(name="spot", validate_parameters=False)
-def spot(dataset: str, model: str, home: str, run_id: str, config: dict) -> dict:
-    """Spot, then recognize, every video of a dataset with a registered MEAN; store and score predictions."""
-    cfg = _spot_config(config)
+def spot(dataset: str, model: str, home: str, run_id: str, cfg: SpotConfig) -> dict:
+    """Spot, then recognize, every video of a dataset with a registered spotter; store and score predictions."""
     ws = Workspace(home).ensure()
     card = load_card(ws, model)
-    classes = list(card["classes"])
-    k = int(card["k"])
-    fold_kp = {f["fold"]: int(f["k_prime"]) for f in card.get("folds", [])}
-    record_run(ws, run_id, "spot", {"dataset": dataset, "model": model, **to_dict(cfg)})
-    shards = shard_index(ws, dataset)
+    spotter = get_spotter(card.get("kind", "mean"))
+    k = int(card.get("k") or 0)
+    record_run(ws, run_id, "spot", {"dataset": dataset, "model": model, "model_kind": spotter.kind,
+                                    "model_post": card.get("post"), **to_dict(cfg)})
     by_video: dict[str, list] = {}
+    shards = shard_index(ws, dataset) if spotter.input_table == "features" else []
     for s in shards:
         by_video.setdefault(s.video, []).append(s)
+    if spotter.input_table == "roi_series":
+        by_video = {p["video"]: [] for p in ws.partitions("roi_series", dataset=dataset)
+                    if ws.files("roi_series", **p)}
     videos = _video_rows(ws, dataset, shards)
     if cfg.only_labelled:
         labelled = {r["video"] for r in ws.read("intervals", columns=["video", "kind"], dataset=dataset).to_pylist()
@@ -144,47 +163,60 @@ def spot(dataset: str, model: str, home: str, run_id: str, config: dict) -> dict
     items, plans = [], []
     for v in videos:
         fold = fold_for_subject(card, v["subject"]) if cfg.cross_validated else None
-        kp = fold_kp.get(fold, int(card["k_prime"])) if fold else int(card["k_prime"])
         if v["n_frames"] <= k:
             reason = f"video has {v['n_frames']} frames, too short for flow step k={k}: no prediction"
         elif v["video"] not in by_video:
-            reason = "no feature rows for this video: no prediction"
+            reason = f"no {'feature' if spotter.input_table == 'features' else 'roi_series'} rows for this video: " \
+                     "no prediction"
         else:
             reason = None
         if reason:
             qc_rows.setdefault(v["video"], []).append(
                 {"dataset": dataset, "video": v["video"], "frame": None, "stage": "spot", "reason": reason})
             continue
-        plans.append((v, kp))
-        items += [{"dataset": dataset, "video": v["video"], "fold": fold or "", "path": s.path}
-                  for s in by_video[v["video"]]]
+        plans.append((v, fold))
+        base = {"dataset": dataset, "video": v["video"], "fold": fold or "", "table": spotter.input_table}
+        if spotter.input_table == "features":
+            items += [{**base, "path": s.path} for s in by_video[v["video"]]]
+        else:
+            items.append({**base, "n_frames": int(v["n_frames"]), "fps": float(v["fps"])})
     scores_run = cfg.scores_from or run_id
     if not cfg.scores_from:
         score_shards(ws, dataset, model, run_id, items, cfg)
     preds = []
-    for v, kp in plans:
-        for iv in predict_video(ws, scores_run, dataset, v["video"], int(v["n_frames"]), kp, classes, cfg.post):
+    for v, fold in plans:
+        n, fps = int(v["n_frames"]), (float(v["fps"]) if v.get("fps") else None)
+        scores = read_scores(ws, scores_run, dataset, v["video"], n)
+        if scores is None:
+            continue
+        lost = lost_frames(ws, dataset, v["video"], n, fps or 30.0)
+        if lost.any():
+            scores["micro"][lost] = 0.0
+            qc_rows.setdefault(v["video"], []).extend(
+                {"dataset": dataset, "video": v["video"], "frame": a, "stage": "spot",
+                 "reason": f"face lost near frames {a}-{b}: scores zeroed, no ME spotted there"}
+                for a, b in lost_runs(lost))
+        for iv in predict_video(scores, card, fold, n, fps, cfg):
             preds.append({"run_id": run_id, "dataset": dataset, "subject": v["subject"], "video": v["video"],
-                          "model": model, **iv})
+                          "model": model, "onset": iv["onset"], "offset": iv["offset"], "emotion": iv["emotion"],
+                          "score": iv["score"]})
     ws.replace("predictions", preds, run_id=run_id, dataset=dataset)
     for video, rows in qc_rows.items():
         ws.write("qc", rows, part=f"spot-{run_id}", dataset=dataset, video=video)
-    scores = _score_run(ws, run_id, dataset) if cfg.score else None
-    return {"run_id": run_id, "dataset": dataset, "model": model, "n_videos": len(plans),
-            "n_predictions": len(preds), "n_qc": sum(len(r) for r in qc_rows.values()), "scores": scores}
+    scores_out = None
+    if cfg.score:
+        from tasks.score_str import score_str_run
 
-
-def _spot_config(config: dict) -> SpotConfig:
-    return load_config(SpotConfig, None, config)
+        scores_out = score_str_run(ws, run_id, dataset=dataset)
+    return {"run_id": run_id, "dataset": dataset, "model": model, "kind": spotter.kind, "n_videos": len(plans),
+            "n_predictions": len(preds), "n_qc": sum(len(r) for r in qc_rows.values()), "scores": scores_out}
 
 
 def spot_flow(dataset: str, model: str, home: str | None = None, run_id: str | None = None,
-              **overrides: Any) -> dict:
-    """Run the spot flow; `overrides` are SpotConfig settings (post={...} or 'post.p'=...; config=YAML path)."""
-    path = overrides.pop("config", None)
-    cfg = load_config(SpotConfig, path, overrides)
+              cfg: SpotConfig | None = None, **settings: Any) -> dict:
+    """Run the spot flow with `cfg` and/or SpotConfig `settings` (e.g. post={'method': 'megc'}, n_actors=1)."""
     ws = Workspace(home).ensure()
-    return spot(dataset, model, ws.home, run_id or new_run_id("spot"), to_dict(cfg))
+    return spot(dataset, model, ws.home, run_id or new_run_id("spot"), load_config(cfg or SpotConfig, None, settings))
 
 
 def export_str(ws: Workspace, run_id: str, out: str | Path | None = None, frame_numbering: str = "megc") -> Path:

@@ -59,11 +59,6 @@ class VqaConfig:
     heads: ExpertSettings = dataclasses.field(default_factory=ExpertSettings)
 
 
-def _cfg(kw: dict) -> VqaConfig:
-    path = kw.pop("config_path", None)
-    return load_config(VqaConfig, path, kw)
-
-
 def _items(ws: Workspace, dataset: str, split: str) -> list[dict]:
     rows = ws.read("vqa_items", dataset=dataset).to_pylist()
     if not rows:
@@ -233,9 +228,8 @@ def vqa_build(dataset: str, home: str | None = None, **kw: Any) -> dict:
 
 
 @flow(name="vqa-train", validate_parameters=False)
-def vqa_train_flow(dataset: str, engine: str, home: str, config: dict) -> dict:
+def vqa_train_flow(dataset: str, engine: str, home: str, cfg: VqaConfig) -> dict:
     """Train the expert heads or a Qwen2.5-VL LoRA adapter on the train split."""
-    cfg = load_config(VqaConfig, None, config)
     ws = Workspace(home).ensure()
     vlm = _check_run(engine, cfg, ws)
     run_id = new_run_id("vqa-train")
@@ -275,11 +269,12 @@ def vqa_train_flow(dataset: str, engine: str, home: str, config: dict) -> dict:
     return {"run_id": run_id, "engine": engine, "adapter": name, "path": res["adapter"], "losses": res["losses"]}
 
 
-def vqa_train(dataset: str, engine: str = "expert", home: str | None = None, **kw: Any) -> dict:
-    """Train an engine on the dataset's train items (kw: VqaConfig fields, e.g. vlm=, input_kind=, lora=)."""
-    cfg = _cfg(kw)
+def vqa_train(dataset: str, engine: str = "expert", home: str | None = None, cfg: VqaConfig | None = None,
+              **settings: Any) -> dict:
+    """Train an engine on the dataset's train items (`cfg` and/or VqaConfig settings: vlm=, input_kind=, lora=)."""
+    cfg = load_config(cfg or VqaConfig, None, settings)
     _check_run(engine, cfg, Workspace(home))
-    return vqa_train_flow(dataset, engine, Workspace(home).home, to_dict(cfg))
+    return vqa_train_flow(dataset, engine, Workspace(home).home, cfg)
 
 
 def score_answers(rows: list[dict], bleu: str = "corpus") -> dict | None:
@@ -297,9 +292,8 @@ def score_answers(rows: list[dict], bleu: str = "corpus") -> dict | None:
 
 
 @flow(name="vqa-answer", validate_parameters=False)
-def vqa_answer_flow(dataset: str, engine: str, home: str, config: dict, run_id: str | None = None) -> dict:
+def vqa_answer_flow(dataset: str, engine: str, home: str, cfg: VqaConfig, run_id: str | None = None) -> dict:
     """Answer the chosen split's items, store them in vqa_answers under a run id, score and record metrics."""
-    cfg = load_config(VqaConfig, None, config)
     ws = Workspace(home).ensure()
     vlm = _check_run(engine, cfg, ws)
     run_id = run_id or new_run_id("vqa")
@@ -342,13 +336,12 @@ def vqa_answer_flow(dataset: str, engine: str, home: str, config: dict, run_id: 
             "scores": scores}
 
 
-def vqa_answer(dataset: str, engine: str = "expert", home: str | None = None, input_kind: str = "oao",
-               **kw: Any) -> dict:
-    """Answer and score the dataset's items (kw: VqaConfig fields, e.g. vlm=, adapter=, hints=, split=)."""
-    run_id = kw.pop("run_id", None)
-    cfg = _cfg({**kw, "input_kind": input_kind})
+def vqa_answer(dataset: str, engine: str = "expert", home: str | None = None, cfg: VqaConfig | None = None,
+               run_id: str | None = None, **settings: Any) -> dict:
+    """Answer and score the dataset's items (`cfg` and/or VqaConfig settings: vlm=, adapter=, hints=, split=)."""
+    cfg = load_config(cfg or VqaConfig, None, settings)
     _check_run(engine, cfg, Workspace(home))
-    return vqa_answer_flow(dataset, engine, Workspace(home).home, to_dict(cfg), run_id)
+    return vqa_answer_flow(dataset, engine, Workspace(home).home, cfg, run_id)
 
 
 def export_vqa(ws: Workspace, run_id: str, out: str | Path) -> list[Path]:

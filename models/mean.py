@@ -6,13 +6,14 @@ biases, Adam eps 1e-7, and L2 kernel penalties added to the loss as lambda * sum
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Iterable
 
 import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
+
+from models.spotters.mean import MeanTrainParams
 
 INPUT_SHAPE = (3, 42, 42)
 STREAM_L2 = 1e-3
@@ -125,18 +126,6 @@ def spot_param_count(model: MEAN) -> int:
     n = sum(p.numel() for m in mods for p in m.parameters())
     n += sum(b.numel() for m in mods for name, b in m.named_buffers() if name.endswith(("running_mean", "running_var")))
     return n
-
-
-@dataclasses.dataclass
-class MeanTrainParams:
-    """Optimisation settings of one MEAN training (reference values by default)."""
-
-    epochs_spot: int = 10
-    epochs_rec: int = 100
-    batch_size: int = 32
-    lr: float = 5e-4
-    seed: int = 0
-    device: str = ""
 
 
 def _batches(n: int, batch_size: int, gen: torch.Generator) -> Iterable[torch.Tensor]:

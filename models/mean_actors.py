@@ -1,4 +1,4 @@
-"""Ray work for MEAN: one remote task per training fold, and a pool of scoring actors over feature shards.
+"""Ray work for MEAN training (one remote task per fold) and MEAN's shard scorer (used by models/spot_actors.py).
 
 Data access is passed in (`load` / `read` callables from tasks.mean_data) so that this module depends on
 models and storage only; Ray ships those functions to the workers by reference.
@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import dataclasses
 from typing import Any
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 
 import numpy as np
 
-from models.mean import MEAN, MeanTrainParams, from_state_arrays, predict, state_arrays, train_recognition, \
+from models.ray_tasks import map_tasks
+from models.mean import MEAN, MeanTrainParams, predict, state_arrays, train_recognition, \
     train_spotting
 
 # (path, frames, targets) per shard, as built by tasks.mean_data
@@ -33,15 +34,6 @@ class FoldJob:
     val_rec: Plan
     n_classes: int
     params: MeanTrainParams
-
-
-def gpu_request(num_gpus: float | None) -> float:
-    """GPUs to ask Ray for: the given fraction, or (None / negative) 1 when the cluster has a GPU, else 0."""
-    import ray
-
-    if num_gpus is not None and num_gpus >= 0:
-        return float(num_gpus)
-    return 1.0 if ray.cluster_resources().get("GPU", 0) > 0 else 0.0
 
 
 def _threads(num_cpus: float) -> None:
@@ -88,19 +80,8 @@ def run_fold(job: FoldJob, load: Loader, num_cpus: float = 1.0) -> dict[str, Any
 
 def train_folds(jobs: list[FoldJob], load: Loader, num_cpus: float = 1.0, num_gpus: float | None = None,
                 on_done: Callable[[], None] | None = None) -> list[dict[str, Any]]:
-    """Run every fold as a Ray task (GPU requested only where the cluster has one); results in job order.
-    `on_done` is called as each fold finishes."""
-    import ray
-
-    remote = ray.remote(run_fold).options(num_cpus=num_cpus, num_gpus=gpu_request(num_gpus), max_retries=0)
-    refs = [remote.remote(job, load, num_cpus) for job in jobs]
-    waiting = list(refs)
-    while waiting:
-        finished, waiting = ray.wait(waiting, num_returns=1)
-        ray.get(finished)  # a failed fold raises here, as soon as it fails
-        if on_done:
-            on_done()
-    return ray.get(refs)
+    """Every MEAN fold as a Ray task; results in job order (see models.ray_tasks.map_tasks)."""
+    return map_tasks(run_fold, [(job, load, num_cpus) for job in jobs], num_cpus, num_gpus, on_done)
 
 
 def score_shard(model: MEAN, path: str, read: Reader) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -114,46 +95,3 @@ def score_shard(model: MEAN, path: str, read: Reader) -> tuple[np.ndarray, np.nd
     if not frames:
         return np.zeros(0, np.int64), np.zeros(0, np.float32), np.zeros((0, model.n_classes), np.float32)
     return np.concatenate(frames), np.concatenate(scores), np.concatenate(probs)
-
-
-class Scorer:
-    """Holds a registered model's weights (final and per-fold), loaded once, and scores shards."""
-
-    def __init__(self, home: str, name: str, folds: list[str], read: Reader, num_cpus: float = 1.0,
-                 device: str | None = None):
-        from models.registry import load_card, load_weights
-        from storage.workspace import Workspace
-
-        _threads(num_cpus)
-        ws = Workspace(home)
-        card = load_card(ws, name)
-        n = len(card["classes"])
-        self.read = read
-        self.models = {"": from_state_arrays(load_weights(ws, name), n, device)}
-        for f in folds:
-            self.models[f] = from_state_arrays(load_weights(ws, name, f), n, device)
-
-    def score(self, item: dict) -> dict:
-        """item {dataset, video, fold ('' = final model), path} -> item + frames, scores, probs."""
-        fr, s, p = score_shard(self.models[item.get("fold") or ""], item["path"], self.read)
-        return {**item, "frames": fr, "scores": s, "probs": p}
-
-
-def score_items(items: list[dict], home: str, name: str, read: Reader, n_actors: int = 2, num_cpus: float = 1.0,
-                num_gpus: float | None = None) -> Iterator[dict]:
-    """Score work items on a pool of Scorer actors; yields results as they finish (any order)."""
-    import ray
-    from ray.util import ActorPool
-
-    if not items:
-        return
-    folds = sorted({it["fold"] for it in items if it.get("fold")})
-    gpus = gpu_request(num_gpus)
-    per_actor_gpu = gpus / max(1, n_actors) if gpus else 0.0
-    cls = ray.remote(Scorer).options(num_cpus=num_cpus, num_gpus=per_actor_gpu, max_restarts=0)
-    actors = [cls.remote(home, name, folds, read, num_cpus) for _ in range(max(1, min(n_actors, len(items))))]
-    try:
-        yield from ActorPool(actors).map_unordered(lambda a, it: a.score.remote(it), items)
-    finally:
-        for a in actors:
-            ray.kill(a)

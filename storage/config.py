@@ -67,11 +67,24 @@ def apply_overrides(cfg: T, overrides: dict[str, Any], where: str = "config") ->
     return cfg
 
 
-def load_config(cls: type[T], yaml_path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> T:
-    """Defaults of `cls`, then the YAML file's values, then `overrides` (e.g. from CLI flags)."""
+def checked(cfg: T) -> T:
+    """`cfg` after its own `check()` (when the class has one), which raises InputError on impossible settings."""
+    check = getattr(cfg, "check", None)
+    if callable(check):
+        cfg = check() or cfg
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            checked(value)
+    return cfg
+
+
+def load_config(cls: type[T] | T, yaml_path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> T:
+    """Defaults of `cls` (or a config instance), then the YAML file's values, then `overrides` (e.g. CLI flags);
+    validated. This is the one way a config is built."""
     import yaml
 
-    cfg = cls()
+    cfg = cls() if isinstance(cls, type) else cls
     if yaml_path:
         p = Path(yaml_path)
         if not p.is_file():
@@ -80,7 +93,7 @@ def load_config(cls: type[T], yaml_path: str | Path | None = None, overrides: di
         if not isinstance(data, dict):
             raise InputError("config file must hold a mapping of settings", file=p)
         cfg = apply_overrides(cfg, data, str(p))
-    return apply_overrides(cfg, overrides or {}, "command line")
+    return checked(apply_overrides(cfg, overrides or {}, "command line"))
 
 
 def git_revision() -> str | None:

@@ -109,8 +109,11 @@ FRAME_SCORES = pa.schema([
     _f("dataset", pa.string(), "dataset name"),
     _f("video", pa.string(), "video id"),
     _f("frame", pa.int64(), "0-based frame"),
-    _f("score", pa.float32(), "spotting score (regression output)"),
+    _f("score", pa.float32(), "micro-expression spotting score (MEAN: its regression output)"),
     _f("probs", pa.list_(pa.float32()), "class probabilities in the model card's class order"),
+    _f("macro", pa.float32(), "macro-expression score; null for spotters without a macro head", nullable=True),
+    _f("onset", pa.float32(), "onset boundary score; null for spotters without boundary heads", nullable=True),
+    _f("offset", pa.float32(), "offset boundary score; null for spotters without boundary heads", nullable=True),
 ])
 
 PREDICTIONS = pa.schema([
@@ -221,6 +224,17 @@ VQA_ANSWERS = pa.schema([
     _f("input_kind", pa.string(), "frames, oao or flow"),
 ])
 
+COMPARISONS = pa.schema([
+    _f("compare_id", pa.string(), "compare run"),
+    _f("dataset", pa.string(), "dataset the spotters were cross-validated on"),
+    _f("kind", pa.string(), "spotter kind (mean, roi-tcn, flow-peaks, ...)"),
+    _f("model", pa.string(), "registered model the comparison trained"),
+    _f("train_run_id", pa.string(), "training run"),
+    _f("spot_run_id", pa.string(), "cross-validated spot run whose figures are in `metrics`"),
+    _f("train_s", pa.float64(), "training wall time in seconds"),
+    _f("spot_s", pa.float64(), "spotting and scoring wall time in seconds"),
+])
+
 # Tables kept in the workspace, name -> (schema, partition keys).
 TABLES: dict[str, tuple[pa.Schema, tuple[str, ...]]] = {
     "videos": (VIDEOS, ("dataset",)),
@@ -239,6 +253,7 @@ TABLES: dict[str, tuple[pa.Schema, tuple[str, ...]]] = {
     "str_matches": (STR_MATCHES, ("run_id", "dataset")),
     "vqa_items": (VQA_ITEMS, ("dataset",)),
     "vqa_answers": (VQA_ANSWERS, ("run_id", "dataset")),
+    "comparisons": (COMPARISONS, ("compare_id",)),
 }
 
 

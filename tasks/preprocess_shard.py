@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import resource
 import time
@@ -47,7 +46,7 @@ class PreprocessConfig:
     retries: int = 2                  # Dask retries of a crashed shard
     force: bool = False               # recompute finished shards
 
-    def validate(self) -> "PreprocessConfig":
+    def check(self) -> "PreprocessConfig":
         """Raise InputError on impossible settings."""
         if self.flow not in FLOW_METHODS:
             raise InputError(f"flow must be one of {FLOW_METHODS}, got {self.flow!r}", file="config")
@@ -86,7 +85,7 @@ def _frame_path(shard: Shard, i: int) -> Path:
     return Path(shard.path) / shard.files[i]
 
 
-def probe_video(shard: Shard, cfg: dict) -> dict:
+def probe_video(shard: Shard, c: PreprocessConfig) -> dict:
     """Per-video facts every shard needs: face box/size on the first frame with a face, decode factor,
     detector upsampling, and (mean mode) MEAN's landmarks on the first crop. Returns {'error': ...} on bad input."""
     import cv2
@@ -94,7 +93,6 @@ def probe_video(shard: Shard, cfg: dict) -> dict:
     from tasks import face
     from tasks.decode import read_image, read_video_frame, reduce_factor
 
-    c = PreprocessConfig(**cfg)
     cv2.setNumThreads(1)
     try:
         n = shard.n_frames
@@ -133,7 +131,7 @@ def _maybe_die() -> None:
         os._exit(17)
 
 
-def run_shard(home: str, shard: Shard, probe: dict, cfg: dict) -> dict:
+def run_shard(home: str, shard: Shard, probe: dict, cfg: PreprocessConfig) -> dict:
     """Compute and write one shard's features, roi_series, landmarks and qc parts (qc last = done marker).
 
     Returns stats; bad input comes back as {'error': message} (not raised, so Dask does not retry it).
@@ -142,7 +140,7 @@ def run_shard(home: str, shard: Shard, probe: dict, cfg: dict) -> dict:
     if "error" in probe:
         return {"video": shard.video, "start": shard.start, "error": probe["error"]}
     try:
-        return _run(home, shard, probe, PreprocessConfig(**cfg))
+        return _run(home, shard, probe, cfg)
     except MegcError as exc:
         return {"video": shard.video, "start": shard.start, "error": str(exc)}
     except Exception as exc:  # unexpected: report with the place it happened, and let the caller decide
@@ -303,8 +301,3 @@ def _roi_table(ids: dict, rois: np.ndarray):
 
     cols = {name: pa.array(rois[:, j], pa.float32()) for j, name in enumerate(ROI_COLUMNS)}
     return pa.table({**_columns(ROI_SERIES, ids, len(rois)), **cols}).select(ROI_SERIES.names)
-
-
-def config_dict(cfg: PreprocessConfig) -> dict:
-    """The config as a plain dict (what crosses to the workers)."""
-    return dataclasses.asdict(cfg)

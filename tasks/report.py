@@ -228,3 +228,33 @@ def write_report(ws: Workspace, run_id: str, extra_sections: list[Section] | Non
     md.write_text(_markdown(title, sections))
     page.write_text(_html(title, sections))
     return {"markdown": md, "html": page, "folder": out}
+
+
+def compare_section(ws: Workspace, compare_id: str, columns: list[str], rows: list[tuple], out: Path) -> Section:
+    """The spotter comparison: its table and a bar chart of spot F1 and STRS per kind and protocol."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sec = Section("Spotter comparison (cross-validated, same folds)")
+    sec.tables.append(("spotters", columns, [[_fmt(v, count=c in ("tp", "fp", "fn")) for c, v in zip(columns, r)]
+                                             for r in rows]))
+    ix = {c: i for i, c in enumerate(columns)}
+    labels = [f"{r[ix['kind']]}\n{r[ix['protocol']]}" for r in rows]
+    if rows:
+        fig, ax = plt.subplots(figsize=(max(5.0, 1.1 * len(rows)), 3.0))
+        x = np.arange(len(rows))
+        for off, name in ((-0.2, "spot_f1"), (0.2, "strs")):
+            ax.bar(x + off, [float(r[ix[name]] or 0.0) for r in rows], width=0.4, label=name)
+        ax.set_xticks(x, labels, fontsize=7)
+        ax.set_ylim(0, 1)
+        ax.legend(fontsize=8)
+        ax.set_title(f"spot F1 and STRS per spotter ({compare_id})", fontsize=9)
+        fig.tight_layout()
+        fig.savefig(out / "compare.png", dpi=90)
+        plt.close(fig)
+        sec.images.append(("spot F1 and STRS", "compare.png"))
+    sec.text.append("Each kind is trained on the same folds with no final model; every video is spotted by the "
+                    "fold that held out its subject. megc2025 = the official scorer's figures, strict = one-to-one.")
+    return sec

@@ -5,7 +5,7 @@ from __future__ import annotations
 import cv2
 
 from storage.workspace import Workspace
-from tasks.preprocess_shard import PreprocessConfig, config_dict, probe_video, run_shard
+from tasks.preprocess_shard import PreprocessConfig, probe_video, run_shard
 from tasks.shards import Shard
 from test_preprocess import make_frames
 
@@ -16,7 +16,7 @@ def test_mixed_frame_sizes_are_flagged(tmp_path) -> None:
     files = make_frames(folder, n=n)
     odd = cv2.imread(str(folder / files[10]), cv2.IMREAD_GRAYSCALE)
     cv2.imwrite(str(folder / files[10]), cv2.resize(odd, (200, 160)))
-    cfg = config_dict(PreprocessConfig())
+    cfg = PreprocessConfig()
     shard = Shard("d", "s1", "v", "frames", str(folder), 30.0, n, 3, 0, n, dict(enumerate(files)))
     probe = probe_video(Shard("d", "s1", "v", "frames", str(folder), 30.0, n, 3, 0, 0, dict(enumerate(files))), cfg)
     assert probe["size"] == [256, 320]

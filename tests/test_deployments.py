@@ -109,6 +109,20 @@ def test_megc_deploy_needs_a_server():
     assert res.returncode == 2 and "no Prefect server configured" in res.stderr
 
 
+def test_megc_deploy_rejects_a_typo_in_nested_settings(tmp_path):
+    """A misspelt train / spot / preprocess setting fails at `megc deploy`, not at 02:00 in the worker."""
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    for bad, key in (({"train": {"params": {"epochz_spot": 1}}}, "epochz_spot"),
+                     ({"spot": {"post": {"pp": 0.5}}}, "pp"), ({"preprocess": {"flow": "optical"}}, "optical"),
+                     ({"train": {"kind": "no-such-spotter"}}, "no-such-spotter")):
+        cfg = tmp_path / "deploy.yaml"
+        cfg.write_text(json.dumps(bad))
+        res = subprocess.run([str(VENV_BIN / "megc"), "deploy", "--dataset", "d", "--config", str(cfg)],
+                             env={**env, "PREFECT_PROFILES_PATH": os.devnull}, capture_output=True, text=True,
+                             timeout=120)
+        assert res.returncode == 2 and key in res.stderr and "no Prefect server" not in res.stderr, res.stderr
+
+
 @pytest.mark.slow
 def test_deployments_run_on_a_process_worker(prefect_server, ws, tmp_path):
     from prefect.client.schemas.objects import StateType
@@ -124,7 +138,8 @@ def test_deployments_run_on_a_process_worker(prefect_server, ws, tmp_path):
     cfg = tmp_path / "deploy.yaml"
     cfg.write_text(json.dumps({
         "preprocess": {"workers": 1},
-        "train": {"split": "holdout", "epochs_spot": 1, "epochs_rec": 1, "validate": False, "evaluate": False},
+        "train": {"split": "holdout", "params": {"epochs_spot": 1, "epochs_rec": 1}, "validate": False,
+                  "evaluate": False},
         "spot": {"n_actors": 1, "post": {"p": 0.0}},
     }))  # JSON is YAML
     ray_tmp = tempfile.mkdtemp(prefix="megc-ray-", dir="/tmp")

@@ -130,7 +130,8 @@ def test_expert_trains_answers_and_scores(mini_ws, dask_local):
     card = load_expert(ws, trained["model"]).card
     assert card["aus"] == ["AU1", "AU2", "AU4", "AU12"] and card["has_side"]
     assert (ws.root / "models" / trained["model"] / "model.safetensors").is_file()
-    out = vqa_answer("mini", "expert", str(ws.root), "oao", split="all", dask_address=dask_local.scheduler.address)
+    out = vqa_answer("mini", "expert", str(ws.root), input_kind="oao", split="all",
+                     dask_address=dask_local.scheduler.address)
     rows = ws.read("vqa_answers", run_id=out["run_id"], dataset="mini").to_pylist()
     assert len(rows) == built["items"]
     coarse = [r for r in rows if r["qtype"] == "coarse"]
@@ -151,7 +152,7 @@ def test_export_writes_submission_rows(mini_ws, dask_local, tmp_path):
     from flows.vqa import export_vqa, vqa_answer
 
     ws, built, _ = mini_ws
-    out = vqa_answer("mini", "expert", str(ws.root), "flow", dask_address=dask_local.scheduler.address)
+    out = vqa_answer("mini", "expert", str(ws.root), input_kind="flow", dask_address=dask_local.scheduler.address)
     files = export_vqa(ws, out["run_id"], tmp_path)
     assert [f.name for f in files] == ["me_vqa_mini_test_pred.jsonl"]
     rows = [json.loads(line) for line in files[0].read_text().splitlines()]

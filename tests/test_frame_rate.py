@@ -22,9 +22,9 @@ def test_auto_steps_follow_the_frame_rate(fps: float, steps: tuple, k: int) -> N
 def test_explicit_steps_win_and_bad_ones_are_named() -> None:
     assert PreprocessConfig(detect_every="12", smooth="0", landmark_every="1").frame_steps(200.0) == (12, 0, 1)
     with pytest.raises(InputError, match="detect_every must be auto or an integer >= 1, got '0'"):
-        PreprocessConfig(detect_every="0").validate()
+        PreprocessConfig(detect_every="0").check()
     with pytest.raises(InputError, match="smooth must be auto or an integer >= 0, got 'x'"):
-        PreprocessConfig(smooth="x").validate()
+        PreprocessConfig(smooth="x").check()
 
 
 def test_a_200fps_shard_decodes_the_same_span_in_seconds_as_30fps() -> None:

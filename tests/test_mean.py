@@ -172,12 +172,13 @@ def test_gather_reads_only_planned_rows(ws):
 def test_loso_training_on_ray_learns(ws, ray_local):
     import pyarrow as pa
 
-    from flows.train_mean import train_mean_flow
+    from flows.train import train_flow
     from models.registry import list_models, load_card
     from tasks.score_str import score_str
 
     mes = plant_dataset(ws, subjects=3, n_frames=240, mes_per_video=3, seed=1)
-    out = train_mean_flow("planted", str(ws.root), epochs_spot=3, epochs_rec=5, train_final=False, name="loso")
+    out = train_flow("planted", str(ws.root), params={"epochs_spot": 3, "epochs_rec": 5}, train_final=False,
+                     name="loso")
     card = load_card(ws, "loso")
     assert [m["name"] for m in list_models(ws)] == ["loso"]
     assert [f["heldout_subjects"] for f in card["folds"]] == [["s01"], ["s02"], ["s03"]]
@@ -187,7 +188,7 @@ def test_loso_training_on_ray_learns(ws, ray_local):
         assert f["k_prime"] == k_prime(train)
         assert (ws.root / "models" / "loso" / "folds" / f"{f['fold']}.safetensors").is_file()
     assert card["k"] == 3 and card["classes"] == list(CLASSES) and card["split"] == "loso"
-    assert card["training_data"]["n_micro"] == 9 and card["config"]["epochs_spot"] == 3
+    assert card["training_data"]["n_micro"] == 9 and card["config"]["params"]["epochs_spot"] == 3
 
     spot = out["spot"]
     preds = ws.read("predictions", run_id=spot["run_id"]).to_pylist()
@@ -207,16 +208,16 @@ def test_loso_training_on_ray_learns(ws, ray_local):
 
 
 def test_fold_splits():
-    from flows.train_mean import TrainMeanConfig, _folds
+    from tasks.stage_config import TrainConfig, split_folds
     from storage.errors import InputError
 
     subjects = ["a", "b", "c", "d", "e"]
-    assert _folds(subjects, TrainMeanConfig()) == [(f"fold{i:02d}", [s]) for i, s in enumerate(subjects)]
-    assert _folds(subjects, TrainMeanConfig(split="holdout")) == [("holdout", ["d", "e"])]  # ceil(25%), sorted
-    assert _folds(subjects, TrainMeanConfig(split="holdout", holdout_fraction=0.5)) == [("holdout", ["c", "d", "e"])]
-    assert _folds(subjects, TrainMeanConfig(split="holdout", holdout_subjects=["a"])) == [("holdout", ["a"])]
-    for bad in (TrainMeanConfig(split="holdout", holdout_subjects=["zz"]), TrainMeanConfig(split="kfold")):
+    assert split_folds(subjects, TrainConfig()) == [(f"fold{i:02d}", [s]) for i, s in enumerate(subjects)]
+    assert split_folds(subjects, TrainConfig(split="holdout")) == [("holdout", ["d", "e"])]  # ceil(25%), sorted
+    assert split_folds(subjects, TrainConfig(split="holdout", holdout_fraction=0.5)) == [("holdout", ["c", "d", "e"])]
+    assert split_folds(subjects, TrainConfig(split="holdout", holdout_subjects=["a"])) == [("holdout", ["a"])]
+    for bad in (TrainConfig(split="holdout", holdout_subjects=["zz"]), TrainConfig(split="kfold")):
         with pytest.raises(InputError):
-            _folds(subjects, bad)
+            split_folds(subjects, bad)
     with pytest.raises(InputError):
-        _folds(["a"], TrainMeanConfig())
+        split_folds(["a"], TrainConfig())

@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from tasks.preprocess_shard import PreprocessConfig, config_dict, probe_video, run_shard
+from tasks.preprocess_shard import PreprocessConfig, probe_video, run_shard
 from tasks.shards import Shard, needed_frames, plan_ranges, resolve_k
 
 N = 40
@@ -195,7 +195,7 @@ def _run_cuts(home: Path, folder: Path, files: list[str], cuts, cfg: dict):
 
 def test_shard_outputs_do_not_depend_on_the_cut(tmp_path, clips):
     folder, files = clips["a"]
-    cfg = config_dict(PreprocessConfig())
+    cfg = PreprocessConfig()
     one = _run_cuts(tmp_path / "one", folder, files, [(0, N)], cfg)
     many = _run_cuts(tmp_path / "many", folder, files, [(0, 7), (7, 20), (20, 33), (33, N)], cfg)
     assert one["features"]["frame"].to_pylist() == list(range(N - 3))  # one row per frame 0..N-k-1
@@ -219,7 +219,7 @@ def test_a_frame_without_a_face_is_recorded_and_bridged(tmp_path, clips):
     folder = tmp_path / "noface"
     shutil.copytree(src, folder)
     cv2.imwrite(str(folder / files[30]), np.full((256, 320), 128, np.uint8))  # key frame 30: no face
-    out = _run_cuts(tmp_path / "nf", folder, files, [(0, 20), (20, N)], config_dict(PreprocessConfig()))
+    out = _run_cuts(tmp_path / "nf", folder, files, [(0, 20), (20, N)], PreprocessConfig())
     qc = out["qc"].to_pylist()
     assert [(r["frame"], r["stage"]) for r in qc] == [(30, "face")]
     assert out["landmarks"]["detected"].to_pylist() == [i != 30 for i in range(N)]
@@ -232,7 +232,7 @@ def test_a_frame_without_a_face_is_recorded_and_bridged(tmp_path, clips):
 
 def test_mean_mode_uses_the_first_frame_box(tmp_path, clips):
     folder, files = clips["a"]
-    cfg = config_dict(PreprocessConfig(face_mode="mean", flow="farneback", remove_head_motion=False))
+    cfg = PreprocessConfig(face_mode="mean", flow="farneback", remove_head_motion=False)
     out = _run_cuts(tmp_path / "m", folder, files, [(0, 20), (20, N)], cfg)
     tf = np.array(out["landmarks"]["transform"].to_pylist())
     pts = np.array(out["landmarks"]["points"].to_pylist())
@@ -244,7 +244,7 @@ def test_mean_mode_uses_the_first_frame_box(tmp_path, clips):
 
 def test_large_frames_decode_reduced_and_match(tmp_path, clips):
     folder, files = clips["big"]
-    cfg = config_dict(PreprocessConfig())
+    cfg = PreprocessConfig()
     probe = probe_video(_shard(folder, files, 0, 0), cfg)
     assert probe["face_width"] > 320 and probe["factor"] == 2
     out = _run_cuts(tmp_path / "big", folder, files, [(0, 12)], cfg)
@@ -340,7 +340,7 @@ def test_flow_survives_a_killed_worker(ws, tmp_path, clips, dask_local):
     assert marker.exists()  # a worker process really died mid-run
     assert s["failed"] == [] and s["shards_run"] == 5
     base = tmp_path / "base"
-    undisturbed = _run_cuts(base, folder, files, [(0, N)], config_dict(PreprocessConfig()))
+    undisturbed = _run_cuts(base, folder, files, [(0, N)], PreprocessConfig())
     assert np.array_equal(_features(ws, "k", "v1"), np.array(undisturbed["features"]["mean_input"].to_pylist()))
     assert ws.read("landmarks", dataset="k", video="v1").num_rows == N
 

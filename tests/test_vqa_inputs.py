@@ -13,14 +13,14 @@ from test_expert import make_mini
 
 def _preprocess(ws, flow: str) -> str:
     """Run the real preprocessing of the mini dataset's first video (one shard); returns its config hash."""
-    from tasks.preprocess_shard import PreprocessConfig, config_dict, content_hash, probe_video, run_shard
+    from tasks.preprocess_shard import PreprocessConfig, content_hash, probe_video, run_shard
     from tasks.shards import Shard
 
     v = ws.read("videos", dataset="mini").to_pylist()[0]
     fr = [r for r in ws.read("frames", dataset="mini").to_pylist() if r["video"] == v["video"]]
     files = {r["frame"]: r["file"] for r in fr}
     cfg = PreprocessConfig(flow=flow)
-    c = config_dict(cfg)
+    c = cfg
 
     def shard(start: int, end: int) -> Shard:
         return Shard("mini", v["subject"], v["video"], "frames", v["path"], v["fps"], v["n_frames"], 3, start, end,

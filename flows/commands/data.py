@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from flows.cli import app
+from flows.app import app
 from flows.common import print_table, reports_errors, workspace
 
 
@@ -49,3 +49,20 @@ def datasets_cmd(fmt: str = typer.Option("table", "--format", help="table, csv o
                         r["macro"],
                         "/".join(str(r[f"macro_{c}"]) for c in ("negative", "positive", "surprise", "others")),
                         r["rejects"]) for r in rows], fmt)
+
+
+@app.command()
+@reports_errors
+def sql(query: str = typer.Argument(..., help="SQL over the catalog views"),
+        fmt: str = typer.Option("table", "--format", help="table, csv or json")) -> None:
+    """Run SQL against the workspace catalog (DuckDB views over every table)."""
+    cols, rows = workspace().sql(query)
+    print_table(cols, rows, fmt)
+
+
+@app.command()
+@reports_errors
+def runs(fmt: str = typer.Option("table", "--format", help="table, csv or json")) -> None:
+    """List recorded runs."""
+    cols, rows = workspace().sql("SELECT run_id, kind, created_at, git_revision FROM runs ORDER BY created_at")
+    print_table(cols, rows, fmt)

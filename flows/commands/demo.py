@@ -4,30 +4,25 @@ from __future__ import annotations
 
 import typer
 
-from flows.cli import app
-from flows.common import build_config, print_table, reports_errors, workspace
+from flows.app import app
+from flows.common import print_table, reports_errors, with_config, workspace
 
 
 @app.command()
 @reports_errors
+@with_config("flows.demo:DemoConfig")
 def demo(preset: str = typer.Option(None, help="synthetic preset: tiny, demo (default), samm, bench"),
          seed: int = typer.Option(None, help="random seed of the synthetic data"),
          vlm: str = typer.Option(None, "--vlm", help="local Qwen2.5-VL folder (default: expert engine)"),
          vqa_input: str = typer.Option(None, "--input", help="VQA input: frames, oao or flow"),
          split: str = typer.Option(None, help="MEAN split: holdout or loso"),
-         config: str = typer.Option(None, "--config", help="YAML file of DemoConfig settings"),
-         sets: list[str] = typer.Option(None, "--set", help="key=value setting (repeatable)")) -> None:
+         cfg=None) -> None:
     """Run the main job on built-in synthetic data: data -> features -> MEAN -> STR -> VQA -> report."""
-    from flows.demo import DemoConfig
-
-    cfg = build_config(DemoConfig, config, sets, preset=preset, seed=seed, vlm=vlm, vqa_input=vqa_input,
-                       split=split)
     ws = workspace()
     print(f"megc demo: preset {cfg.preset}, workspace {ws.location()}")
-    from flows.demo import demo_flow
-    from storage.config import to_dict
+    from flows.demo import demo
 
-    out = demo_flow(ws.home, **to_dict(cfg))
+    out = demo(ws.home, cfg)
     _, rows = ws.sql("SELECT dataset, protocol, name, value FROM metrics WHERE list_contains($ids, run_id) "
                      "AND name IN ('spot_f1', 'analysis_f1', 'strs', 'coarse_uf1', 'coarse_uar', 'fine_uf1', "
                      "'fine_uar', 'bleu', 'rouge1', 'average') ORDER BY protocol, dataset, name",

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import typer
 
-from flows.cli import app
-from flows.common import STATE, build_config, print_table, reports_errors
+from flows.app import app
+from flows.common import STATE, print_table, reports_errors, with_config
 
 
 @app.command("deploy")
 @reports_errors
+@with_config("deployment.deploy:DeployConfig")
 def deploy_cmd(
     pool: str | None = typer.Option(None, "--pool", help="process work pool (megc-process; created if missing)"),
     home: str | None = typer.Option(None, "--home", help="workspace the flows use (default: megc --home)"),
@@ -22,17 +23,14 @@ def deploy_cmd(
     retrain_cron: str | None = typer.Option(None, "--retrain-cron", help="retrain check ('0 * * * *')"),
     infer_cron: str | None = typer.Option(None, "--infer-cron", help="batch inference ('0 4 * * *')"),
     paused: bool = typer.Option(False, "--paused", help="create the schedules paused"),
-    config: str | None = typer.Option(None, "--config", help="YAML file of DeployConfig settings"),
-    sets: list[str] | None = typer.Option(None, "--set", help="key=value setting, e.g. timezone=Europe/Paris "
-                                          "(train/spot/preprocess overrides go in --config)"),
+    cfg=None,
 ) -> None:
     """Create the work pool and the scheduled deployments on the Prefect server at PREFECT_API_URL."""
-    from deployment.deploy import DeployConfig, apply_deployments
+    from deployment.deploy import apply_deployments
+    from flows.ops import batch_infer, nightly_preprocess, retrain
 
-    cfg = build_config(DeployConfig, config, sets, pool=pool, home=home or STATE["home"], dataset=dataset,
-                       model=model, dask_address=dask_address, ray_address=ray_address,
-                       preprocess_cron=preprocess_cron, retrain_cron=retrain_cron, infer_cron=infer_cron,
-                       paused=True if paused else None)
-    ids = apply_deployments(cfg)
+    if not cfg.home and STATE["home"]:
+        cfg.home = STATE["home"]
+    ids = apply_deployments(cfg, {"nightly": nightly_preprocess, "retrain": retrain, "batch_infer": batch_infer})
     print_table(["deployment", "id"], sorted(ids.items()), title=f"pool {cfg.pool}")
     print(f"start a worker: prefect worker start --pool {cfg.pool}")

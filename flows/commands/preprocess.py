@@ -7,12 +7,13 @@ import sys
 
 import typer
 
-from flows.cli import app
-from flows.common import build_config, reports_errors, workspace
+from flows.app import app
+from flows.common import reports_errors, with_config, workspace
 
 
 @app.command("preprocess")
 @reports_errors
+@with_config("tasks.preprocess_shard:PreprocessConfig")
 def preprocess_cmd(
     dataset: str = typer.Argument(..., help="dataset name in the workspace"),
     flow: str | None = typer.Option(None, "--flow", help="optical flow: dis (default), farneback, tvl1"),
@@ -24,16 +25,12 @@ def preprocess_cmd(
     force: bool = typer.Option(False, "--force", help="recompute finished shards"),
     keep_going: bool = typer.Option(False, "--keep-going",
                                     help="exit 0 when some videos failed (they are listed in qc); else exit 3"),
-    config: str | None = typer.Option(None, "--config", help="YAML file of PreprocessConfig settings"),
-    sets: list[str] | None = typer.Option(None, "--set", help="key=value setting (repeatable)"),
+    cfg=None,
 ) -> None:
     """Align faces, compute optical flow and write features, roi_series, landmarks and qc (resumable)."""
     from flows.preprocess import failure_message, preprocess
-    from tasks.preprocess_shard import PreprocessConfig, config_dict
 
-    cfg = build_config(PreprocessConfig, config, sets, flow=flow, k=k, face_mode=face_mode, workers=workers,
-                       dask_address=dask_address, shard_size=shard_size, force=True if force else None)
-    summary = preprocess(dataset, workspace().home, config_dict(cfg.validate()))
+    summary = preprocess(dataset, workspace().home, cfg)
     print(json.dumps(summary, indent=2))
     if summary["failed"]:
         print(f"megc: partial: {failure_message(summary)}; failed videos are in qc (stage 'preprocess')",

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import typer
 
-from flows.cli import score_app
+from flows.app import score_app
 from flows.common import build_config, print_table, reports_errors, workspace
 from storage.errors import MegcError
 

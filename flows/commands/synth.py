@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from flows.cli import app
+from flows.app import app
 from flows.common import build_config, reports_errors, workspace
 
 

@@ -6,8 +6,8 @@ import json
 
 import typer
 
-from flows.cli import export_app, vqa_app
-from flows.common import STATE, build_config, reports_errors, workspace
+from flows.app import export_app, vqa_app
+from flows.common import STATE, reports_errors, with_config, workspace
 
 
 def _print(out: object) -> None:
@@ -30,14 +30,9 @@ def build_cmd(
     _print(vqa_build(dataset, STATE["home"], test_subjects=subs, jsonl=jsonl or [], split=split))
 
 
-def _cfg(config: str | None, sets: list[str] | None, **flags: object):
-    from flows.vqa import VqaConfig
-
-    return build_config(VqaConfig, config, sets, **flags)
-
-
 @vqa_app.command("train")
 @reports_errors
+@with_config("flows.vqa:VqaConfig")
 def train_cmd(
     dataset: str = typer.Argument(..., help="dataset name in the workspace"),
     engine: str = typer.Option("expert", "--engine", help="expert or qwen"),
@@ -45,19 +40,17 @@ def train_cmd(
     input_kind: str | None = typer.Option(None, "--input", help="frames, oao or flow"),
     name: str | None = typer.Option(None, "--name", help="name of the expert model / adapter written"),
     hints: bool | None = typer.Option(None, "--hints/--no-hints", help="expert predictions in the prompt"),
-    config: str | None = typer.Option(None, "--config", help="YAML config file"),
-    sets: list[str] | None = typer.Option(None, "--set", help="key=value, e.g. lora.epochs=5"),
+    cfg=None,
 ) -> None:
     """Train the expert heads or a Qwen2.5-VL LoRA adapter on the train split."""
     from flows.vqa import vqa_train
-    from storage.config import to_dict
 
-    cfg = _cfg(config, sets, vlm=vlm, input_kind=input_kind, name=name, hints=hints)
-    _print(vqa_train(dataset, engine, STATE["home"], **to_dict(cfg)))
+    _print(vqa_train(dataset, engine, STATE["home"], cfg))
 
 
 @vqa_app.command("answer")
 @reports_errors
+@with_config("flows.vqa:VqaConfig")
 def answer_cmd(
     dataset: str = typer.Argument(..., help="dataset name in the workspace"),
     engine: str = typer.Option("expert", "--engine", help="expert or qwen"),
@@ -67,16 +60,12 @@ def answer_cmd(
     hints: bool | None = typer.Option(None, "--hints/--no-hints", help="expert predictions in the prompt"),
     split: str | None = typer.Option(None, "--split", help="test, train or all"),
     run_id: str | None = typer.Option(None, "--run-id", help="run id to write under"),
-    config: str | None = typer.Option(None, "--config", help="YAML config file"),
-    sets: list[str] | None = typer.Option(None, "--set", help="key=value, e.g. max_new_tokens=32"),
+    cfg=None,
 ) -> None:
     """Answer the items, store them in vqa_answers and record the scores in metrics."""
     from flows.vqa import vqa_answer
-    from storage.config import to_dict
 
-    cfg = to_dict(_cfg(config, sets, vlm=vlm, adapter=adapter, input_kind=input_kind, hints=hints, split=split))
-    kind = cfg.pop("input_kind")
-    _print(vqa_answer(dataset, engine, STATE["home"], kind, run_id=run_id, **cfg))
+    _print(vqa_answer(dataset, engine, STATE["home"], cfg, run_id=run_id))
 
 
 @export_app.command("vqa")

@@ -1,0 +1,55 @@
+"""Spotter registry: every module of this package that defines `SPOTTER` (a `Spotter`) is a spotter kind.
+
+A spotter turns one video into per-frame scores (micro, optionally macro / onset / offset, class probabilities)
+that post-processing decodes into intervals. Two input kinds exist: `features` (MEAN's per-frame 3x42x42 flow
+images, scored shard by shard) and `roi_series` (per-region flow over time, scored a whole video at a time).
+A kind's module holds its settings dataclass and, for `roi_series` kinds, `fit(...)` and `score(...)`
+(see models/spotters/series.py for the inputs). Modules import heavy libraries (torch) inside functions, so
+listing the kinds stays cheap.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import pkgutil
+from types import ModuleType
+
+from storage.errors import InputError
+
+INPUT_TABLES = ("features", "roi_series")
+
+
+@dataclasses.dataclass(frozen=True)
+class Spotter:
+    """A registry entry: the kind's name, its settings class, the table it reads and what it is."""
+
+    kind: str
+    params: type
+    input_table: str
+    description: str
+    module: str
+
+    def impl(self) -> ModuleType:
+        """The module implementing the kind (fit / score)."""
+        return importlib.import_module(self.module)
+
+
+def spotters() -> dict[str, Spotter]:
+    """Every registered spotter kind by name."""
+    out: dict[str, Spotter] = {}
+    for m in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        entry = getattr(importlib.import_module(f"{__name__}.{m.name}"), "SPOTTER", None)
+        if isinstance(entry, Spotter):
+            if entry.input_table not in INPUT_TABLES:
+                raise ValueError(f"spotter {entry.kind!r} reads {entry.input_table!r}; known: {INPUT_TABLES}")
+            out[entry.kind] = entry
+    return out
+
+
+def get_spotter(kind: str) -> Spotter:
+    """The registered spotter `kind`, else InputError naming the known kinds."""
+    known = spotters()
+    if kind not in known:
+        raise InputError(f"unknown spotter kind {kind!r}; known: {sorted(known)}")
+    return known[kind]

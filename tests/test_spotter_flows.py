@@ -1,0 +1,102 @@
+"""Spotters of every kind through the same flows: train (Ray, LOSO), spot (Ray actors, frame_scores,
+post-processing, predictions, scoring), compare (one table from `metrics`), on a real preprocessed dataset."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.slow
+VENV_BIN = Path(sys.executable).parent
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory, dask_local):
+    """The tiny synthetic preset (3 subjects, 7 s at 30 fps), ingested and preprocessed once for the module."""
+    from flows.preprocess import preprocess_flow
+    from storage.workspace import Workspace
+    from tasks.synth import make_dataset
+
+    ws = Workspace(tmp_path_factory.mktemp("spotters") / "home").ensure()
+    name = make_dataset(ws, "tiny")
+    preprocess_flow(name, ws.home, dask_address=dask_local.scheduler.address)
+    return ws, name
+
+
+def test_registry_lists_every_kind():
+    from models.spotters import get_spotter, spotters
+    from storage.errors import InputError
+
+    kinds = spotters()
+    assert {"mean", "flow-peaks", "roi-tcn"} <= set(kinds)
+    assert kinds["mean"].input_table == "features" and kinds["flow-peaks"].input_table == "roi_series"
+    with pytest.raises(InputError, match="unknown spotter kind 'nope'"):
+        get_spotter("nope")
+
+
+def test_flow_peaks_trains_spots_and_scores_through_the_flows(tiny, ray_local):
+    from flows.spot import spot_flow
+    from flows.train import train_flow
+    from models.registry import load_card
+
+    ws, ds = tiny
+    out = train_flow(ds, ws.home, kind="flow-peaks", name="fp")
+    card = load_card(ws, "fp")
+    subjects = sorted({r[0] for r in ws.sql("SELECT DISTINCT subject FROM videos WHERE dataset = ?", [ds])[1]})
+    assert card["kind"] == "flow-peaks" and [f["heldout_subjects"] for f in card["folds"]] == [[s] for s in subjects]
+    assert all(np.isfinite(f["threshold"]) for f in card["folds"]) and card["post"] == card["config"]["post"]
+    spot = out["spot"]
+    assert spot["kind"] == "flow-peaks" and spot["n_videos"] == len(subjects)
+    # one frame_scores part per video: dense frames, the micro score and the macro head stored
+    t = ws.read("frame_scores", run_id=spot["run_id"])
+    n = dict(ws.sql("SELECT video, n_frames FROM videos WHERE dataset = ?", [ds])[1])
+    assert t.num_rows == sum(n.values()) and t.column("macro").null_count == 0
+    assert 0.0 <= float(np.min(t.column("score"))) and float(np.max(t.column("score"))) <= 1.0
+    preds = ws.read("predictions", run_id=spot["run_id"]).to_pylist()
+    assert all(0 <= p["onset"] <= p["offset"] < n[p["video"]] for p in preds)
+    assert set(spot["scores"]) >= {f"{ds}/megc2025", f"{ds}/strict"}
+    # post-processing again from the stored scores: same videos, no new frame scores
+    again = spot_flow(ds, "fp", ws.home, scores_from=spot["run_id"])
+    assert again["n_videos"] == spot["n_videos"]
+    assert ws.read("frame_scores", run_id=again["run_id"]).num_rows == 0
+
+
+def test_compare_writes_one_table_from_metrics(tiny, ray_local):
+    from flows.compare import compare_flow
+
+    ws, ds = tiny
+    out = compare_flow(ds, ws.home, models=["flow-peaks", "roi-tcn"], params={"roi-tcn": {"epochs": 2}})
+    rows = [dict(zip(out["columns"], r)) for r in out["rows"]]
+    assert {(r["kind"], r["protocol"]) for r in rows} == {(k, p) for k in ("flow-peaks", "roi-tcn")
+                                                          for p in ("megc2025", "strict")}
+    for r in rows:
+        assert r["tp"] + r["fn"] == rows[0]["tp"] + rows[0]["fn"]  # same ground truth for every spotter
+        f1 = 2 * r["tp"] / (2 * r["tp"] + r["fp"] + r["fn"]) if r["tp"] else 0.0
+        assert r["spot_f1"] == pytest.approx(f1)
+    _, stored = ws.sql("SELECT kind FROM comparisons WHERE compare_id = ? ORDER BY kind", [out["run_id"]])
+    assert stored == [("flow-peaks",), ("roi-tcn",)]
+    html = Path(out["report"]).read_text()
+    assert "Spotter comparison" in html and (Path(out["report"]).parent / "compare.png").stat().st_size > 3000
+
+
+def test_cli_train_and_spot_any_kind(tiny, ray_local, tmp_path):
+    ws, ds = tiny
+    megc = [str(VENV_BIN / "megc"), "--home", str(ws.root)]
+    bad = subprocess.run([*megc, "train", "flow-peaks", ds, "--set", "params.nope=1"], capture_output=True,
+                         text=True, timeout=120)
+    assert bad.returncode == 2 and "nope" in bad.stderr
+    res = subprocess.run([*megc, "train", "flow-peaks", ds, "--name", "fp-cli", "--set", "evaluate=false"],
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0 and json.loads(res.stdout)["model"] == "fp-cli", res.stderr
+    res = subprocess.run([*megc, "spot", ds, "--model", "fp-cli", "--set", "n_actors=1"], capture_output=True,
+                         text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    out = json.loads(res.stdout)
+    assert out["kind"] == "flow-peaks" and out["n_videos"] == 3
+    run = json.loads((ws.root / "runs" / out["run_id"] / "run.json").read_text())
+    assert run["config"]["n_actors"] == 1 and run["config"]["model_kind"] == "flow-peaks"
