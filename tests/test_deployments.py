@@ -115,8 +115,8 @@ def test_deployments_run_on_a_process_worker(prefect_server, ws, tmp_path):
     from prefect.deployments import run_deployment
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    from flows.ops import batch_infer, recorded_manifest, retrain
-    from models.registry import load_card, model_dir
+    from flows.ops import batch_infer, ops_parts, recorded_manifest, retrain
+    from models.registry import load_card
     from tasks.manifest import dataset_manifest
 
     ds = make_small_dataset(ws)
@@ -168,7 +168,7 @@ def test_deployments_run_on_a_process_worker(prefect_server, ws, tmp_path):
             assert manifest["n_videos"] == 2 and manifest["n_intervals"] > 0
 
             run(f"batch-infer/{ds}")
-            state = json.loads(next((model_dir(ws, model) / "batch_infer").glob("*.json")).read_text())
+            state = json.loads(next(ws.location(*ops_parts(model, "batch_infer")).glob("*.json")).read_text())
             preds = ws.read("predictions", run_id=state["run_id"], dataset=ds).to_pylist()
             assert preds and all(p["model"] == model for p in preds) and state["n_predictions"] == len(preds)
             assert sorted(state["videos"]) == sorted(p["video"] for p in ws.partitions("features", dataset=ds))
