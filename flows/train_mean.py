@@ -27,7 +27,7 @@ from models.registry import check_name, save_model  # noqa: E402
 from storage.config import config_hash, git_revision, load_config, to_dict  # noqa: E402
 from storage.errors import InputError  # noqa: E402
 from storage.runs import new_run_id, record_run  # noqa: E402
-from storage.schemas import STR_CLASSES  # noqa: E402
+from storage.vocabulary import STR_CLASSES  # noqa: E402
 from storage.workspace import Workspace  # noqa: E402
 from tasks.mean_data import ME, Shard, gather, micro_intervals, plan_size, rec_plan, shard_index, spot_plan  # noqa: E402
 from tasks.pseudo_labels import k_prime  # noqa: E402

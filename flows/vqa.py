@@ -24,6 +24,7 @@ from models.registry import check_name  # noqa: E402
 from storage.config import load_config, to_dict  # noqa: E402
 from storage.errors import InputError, MegcError  # noqa: E402
 from storage.runs import new_run_id, record_metrics, record_run  # noqa: E402
+from storage.vocabulary import AU_NAMES, FINE, STR_CLASSES  # noqa: E402
 from storage.workspace import Workspace  # noqa: E402
 from tasks import vqa_items as vi  # noqa: E402
 from tasks import vqa_labels  # noqa: E402
@@ -135,9 +136,9 @@ def _expert_name(dataset: str, cfg: VqaConfig) -> str:
 def system_prompt() -> str:
     """System prompt listing every valid label."""
     return ("You are an expert in facial micro-expressions and the Facial Action Coding System. Answer in lower "
-            f"case. Coarse expression classes: {', '.join(vqa_labels.COARSE)}. Fine-grained expression classes: "
-            f"{', '.join(vqa_labels.FINE)}. Action units (FACS names): "
-            f"{', '.join(vqa_labels.AU_NAMES.values())}. Yes/no questions are answered yes or no; left/right "
+            f"case. Coarse expression classes: {', '.join(STR_CLASSES)}. Fine-grained expression classes: "
+            f"{', '.join(FINE)}. Action units (FACS names): "
+            f"{', '.join(AU_NAMES.values())}. Yes/no questions are answered yes or no; left/right "
             "questions left or right; the fine-grained class must belong to the coarse class.")
 
 

@@ -12,8 +12,6 @@ def _f(name: str, typ: pa.DataType, doc: str, nullable: bool = False) -> pa.Fiel
     return pa.field(name, typ, nullable=nullable, metadata={"doc": doc})
 
 
-COARSE_EMOTIONS = ("negative", "positive", "surprise", "others")
-STR_CLASSES = ("negative", "positive", "surprise")
 INTERVAL_KINDS = ("micro", "macro")
 SOURCE_KINDS = ("frames", "video_file")
 
@@ -190,7 +188,6 @@ ROI_SERIES = pa.schema(
 )
 
 
-VQA_QTYPES = ("coarse", "fine", "au", "au_yes_no", "au_side", "compound")
 VQA_ITEMS = pa.schema([
     _f("dataset", pa.string(), "dataset name"),
     _f("split", pa.string(), "train or test (split by subject)"),

@@ -16,7 +16,8 @@ from tasks.synth import SynthResult, generate, make_dataset, preset
 from tasks.synth.aus import AU_NAMES, build_basis, peak_displacement
 from tasks.synth.ground_truth import adapter_module
 from tasks.synth.identities import detect, make_identity
-from tasks.synth.timeline import CATALOGUE, COARSE_OF_FINE
+from storage.vocabulary import FINE_TO_COARSE as COARSE_OF_FINE
+from tasks.synth.timeline import CATALOGUE
 from tasks.synth.writer import PARTIAL_FILE, _stamp, build_video, video_names
 
 INTERVAL_COLS = ["dataset", "subject", "video", "onset", "apex", "offset", "kind", "emotion", "emotion_fine",

@@ -19,22 +19,7 @@ from collections.abc import Iterable, Sequence
 import pyarrow as pa
 
 from storage.errors import InputError
-
-# Fine label (as any dataset spells it, lower case) -> (canonical fine label, coarse class).
-FINE_LABELS: dict[str, tuple[str, str]] = {
-    "anger": ("anger", "negative"), "angry": ("anger", "negative"),
-    "contempt": ("contempt", "negative"),
-    "disgust": ("disgust", "negative"), "disgusted": ("disgust", "negative"),
-    "fear": ("fear", "negative"), "fearful": ("fear", "negative"),
-    "sadness": ("sadness", "negative"), "sad": ("sadness", "negative"),
-    "repression": ("repression", "others"),
-    "tense": ("tense", "others"),
-    "happiness": ("happiness", "positive"), "happy": ("happiness", "positive"),
-    "surprise": ("surprise", "surprise"), "surprised": ("surprise", "surprise"),
-    "other": ("others", "others"), "others": ("others", "others"),
-}
-COARSE_WORDS = {"negative": "negative", "positive": "positive", "surprise": "surprise",
-                "others": "others", "other": "others"}
+from storage.vocabulary import COARSE_WORDS, FINE_LABELS
 
 EVENTS_FILE = "megc_events.csv"
 

@@ -29,11 +29,12 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from storage.adapters.base import (COARSE_WORDS, Adapter, IngestResult, RowErrors, cell, emotion_labels,
+from storage.adapters.base import (Adapter, IngestResult, RowErrors, cell, emotion_labels,
                                    find_header, folder_video, format_aus, is_blank, parse_aus, read_events,
                                    read_sheet, to_frame, to_number, write_events)
 from storage.errors import InputError
 from storage.frames import VIDEO_SUFFIXES, probe_video
+from storage.vocabulary import COARSE_WORDS
 
 MANIFEST = "manifest.csv"
 ANNOTATIONS = "annotations.csv"
