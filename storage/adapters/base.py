@@ -14,7 +14,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 import pyarrow as pa
 
@@ -89,12 +89,6 @@ def parse_aus(text: Any) -> tuple[list[str], str | None]:
         if s in ("L", "R"):
             sides.add("left" if s == "L" else "right")
     return aus, (sides.pop() if len(sides) == 1 else None)
-
-
-def format_aus(aus: Sequence[str] | None, side: str | None) -> str:
-    """Canonical AUs + side -> the "L4+L7" / "4+7" spelling the spreadsheets use."""
-    prefix = {"left": "L", "right": "R"}.get(side or "", "")
-    return "+".join(prefix + str(a).upper().removeprefix("AU") for a in (aus or []))
 
 
 # ---- spreadsheets and CSV ---------------------------------------------------------------------
@@ -232,25 +226,6 @@ class RowErrors:
                              "reason": problem, "raw": raw_json(raw or [])})
 
 
-def write_xlsx(path: Path, rows: Iterable[Sequence[Any]], title: str = "Sheet1",
-               extra: dict[str, Iterable[Sequence[Any]]] | None = None) -> Path:
-    """Write rows to an .xlsx workbook (first sheet `title`, plus `extra` sheets)."""
-    import openpyxl
-
-    wb = openpyxl.Workbook()
-    ws = wb.active
-    ws.title = title
-    for r in rows:
-        ws.append(list(r))
-    for name, more in (extra or {}).items():
-        sh = wb.create_sheet(name)
-        for r in more:
-            sh.append(list(r))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    wb.save(path)
-    return path
-
-
 def read_events(root: Path, dataset: str, video_of: dict[tuple[str, str], dict], errors: RowErrors) -> list[dict]:
     """Rows of <root>/megc_events.csv (subject, video_code, kind, onset, offset; 0-based) if present.
 
@@ -282,18 +257,6 @@ def read_events(root: Path, dataset: str, video_of: dict[tuple[str, str], dict],
         out.append({"dataset": dataset, "video": video_of[key]["video"], "kind": str(cell(r, ix, "kind")).strip(),
                     "onset": onset, "offset": offset})
     return out
-
-
-def write_events(root: Path, events: list[dict]) -> Path:
-    """Write <root>/megc_events.csv from rows with subject, video_code, kind, onset, offset."""
-    p = root / EVENTS_FILE
-    p.parent.mkdir(parents=True, exist_ok=True)
-    with p.open("w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["subject", "video_code", "kind", "onset", "offset"])
-        for e in events:
-            w.writerow([e["subject"], e["video_code"], e["kind"], e["onset"], e["offset"]])
-    return p
 
 
 def folder_video(dataset: str, subject: str, video: str, folder: Path, fps: float, labelled: bool,
