@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-import dataset_fixtures as fx
+from helpers import dataset_fixtures as fx
 from storage.adapters import ADAPTERS
 from storage.adapters.base import parse_aus
 from storage.frames import frame_number, scan_frames

@@ -16,8 +16,8 @@ import uuid
 import numpy as np
 import pyarrow as pa
 import pytest
-from test_cluster_mode import _rows
-from test_deployments import VENV_BIN, free_port, make_small_dataset
+from helpers.tables import table_rows
+from helpers.services import VENV_BIN, free_port, make_small_dataset
 
 from storage.errors import InputError, MegcError
 from storage.workspace import Url, Workspace
@@ -233,7 +233,7 @@ def test_preprocess_on_dask_into_a_bucket_matches_local(bucket, tmp_path):
         assert on_s3["shards_run"] == on_disk["shards_run"] == 4 and not on_s3["failed"]
         assert on_s3["feature_rows"] == on_disk["feature_rows"] > 0
         for table in ("features", "roi_series", "landmarks", "qc"):
-            assert _rows(remote.read(table, dataset=ds)) == _rows(local.read(table, dataset=ds)), table
+            assert table_rows(remote.read(table, dataset=ds)) == table_rows(local.read(table, dataset=ds)), table
         again = preprocess_flow(ds, url, shard_size=40, dask_address=addr)
         assert again["shards_run"] == 0 and again["shards_skipped"] == 4
 
