@@ -211,6 +211,9 @@ def vqa_build_flow(dataset: str, home: str | None, test_subjects: list[str] | No
                    split: str | None) -> dict:
     """Build the dataset's VQA items from its micro intervals (or import MEGC JSONL files) into vqa_items."""
     ws = Workspace(home).ensure()
+    run_id = new_run_id("vqa-build")
+    record_run(ws, run_id, "vqa-build", {"dataset": dataset, "test_subjects": test_subjects, "jsonl": jsonl,
+                                         "split": split})
     if jsonl:
         items = [it for p in jsonl for it in vi.import_jsonl(ws, dataset, p, split)]
         old = {r["item_id"]: r for r in ws.read("vqa_items", dataset=dataset).to_pylist()}
@@ -222,7 +225,8 @@ def vqa_build_flow(dataset: str, home: str | None, test_subjects: list[str] | No
     by_type: dict[str, int] = {}
     for it in items:
         by_type[it["qtype"]] = by_type.get(it["qtype"], 0) + 1
-    return {"dataset": dataset, "items": len(items), "train": sum(it["split"] == "train" for it in items),
+    return {"run_id": run_id, "dataset": dataset, "items": len(items),
+            "train": sum(it["split"] == "train" for it in items),
             "test": sum(it["split"] == "test" for it in items), "by_qtype": by_type,
             "test_subjects": sorted({it["subject"] for it in items if it["split"] == "test"})}
 

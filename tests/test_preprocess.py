@@ -312,11 +312,10 @@ def test_flow_survives_a_killed_worker(ws, tmp_path, clips, dask_local):
 
 def test_flow_on_the_synthetic_dataset(ws, dask_local):
     """The synthetic generator's tiny dataset: every video complete, and its expressions show up as motion."""
-    synth = pytest.importorskip("tasks.synth.dataset")
-    from flows.preprocess import preprocess_flow
-
     import dataclasses
 
+    from flows.preprocess import preprocess_flow
+    from tasks.synth import dataset as synth
     from tasks.synth.presets import preset
 
     name = synth.make_dataset(ws, dataclasses.replace(preset("tiny"), subjects=1, duration_s=4.0))
