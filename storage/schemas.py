@@ -13,7 +13,6 @@ def _f(name: str, typ: pa.DataType, doc: str, nullable: bool = False) -> pa.Fiel
 
 
 INTERVAL_KINDS = ("micro", "macro")
-SOURCE_KINDS = ("frames", "video_file")
 
 VIDEOS = pa.schema([
     _f("dataset", pa.string(), "dataset name given at ingest (e.g. samm_lv, casme3)"),
@@ -237,13 +236,3 @@ TABLES: dict[str, tuple[pa.Schema, tuple[str, ...]]] = {
     "vqa_items": (VQA_ITEMS, ("dataset",)),
     "vqa_answers": (VQA_ANSWERS, ("run_id", "dataset")),
 }
-
-
-def register_table(name: str, schema: pa.Schema, partition_keys: tuple[str, ...]) -> None:
-    """Add a table that a later stage defines (its module calls this at import)."""
-    TABLES[name] = (schema, partition_keys)
-
-
-def describe(schema: pa.Schema) -> list[tuple[str, str, str]]:
-    """(column, type, doc) for every column of a schema."""
-    return [(f.name, str(f.type), (f.metadata or {}).get(b"doc", b"").decode()) for f in schema]

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from storage.errors import InputError
 from storage.jsonl import read_jsonl, write_jsonl  # noqa: F401  (re-exported)
-from storage.vocabulary import AU_BY_NAME, AU_NAMES, FINE, FINE_LABELS, STR_CLASSES
+from storage.vocabulary import AU_NAMES, FINE, FINE_LABELS, STR_CLASSES
 from storage.workspace import Workspace
 from tasks import vqa_labels
 
@@ -30,11 +30,6 @@ _SIDE = re.compile(r"is the action unit (.+?) located on the left or right", re.
 def au_name(au: str) -> str | None:
     """FACS name of an AU code such as 'AU12' (None when megc has no name for it)."""
     return AU_NAMES.get(au.upper())
-
-
-def au_code(name: str) -> str | None:
-    """AU code of a FACS name ('lip corner puller' -> 'AU12')."""
-    return AU_BY_NAME.get(name.strip().lower())
 
 
 def q_yesno(name: str) -> str:
