@@ -16,7 +16,7 @@ import uuid
 import numpy as np
 import pyarrow as pa
 import pytest
-from helpers.tables import table_rows
+from helpers.tables import sample_video as _video, table_rows
 from helpers.services import VENV_BIN, free_port, make_small_dataset
 
 from storage.errors import InputError, MegcError
@@ -24,11 +24,6 @@ from storage.workspace import Url, Workspace
 
 AWS_ENV = {"AWS_ACCESS_KEY_ID": "megc-test", "AWS_SECRET_ACCESS_KEY": "megc-test-secret",
            "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1"}
-
-
-def _video(dataset: str, video: str, n: int = 10) -> dict:
-    return dict(dataset=dataset, subject="s1", video=video, fps=30.0, n_frames=n, width=64, height=48,
-                source_kind="frames", path="/data/" + video, first_frame=1, labelled=True)
 
 
 @pytest.fixture(scope="module")

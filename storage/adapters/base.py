@@ -225,6 +225,12 @@ class RowErrors:
         self.rejects.append({"dataset": self.dataset, "source_file": str(file), "source_row": row,
                              "reason": problem, "raw": raw_json(raw or [])})
 
+    def reject(self, exc: InputError, raw: Sequence[Any]) -> None:
+        """Raise a bad source's InputError again, or record it as a rejects row when skipping bad rows."""
+        if not self.skip:
+            raise exc
+        self.bad(exc.problem, exc.file, None, raw)
+
 
 def read_events(root: Path, dataset: str, video_of: dict[tuple[str, str], dict], errors: RowErrors) -> list[dict]:
     """Rows of <root>/megc_events.csv (subject, video_code, kind, onset, offset; 0-based) if present.
@@ -267,9 +273,7 @@ def folder_video(dataset: str, subject: str, video: str, folder: Path, fps: floa
     try:
         ff = scan_frames(folder)
     except InputError as exc:
-        if not errors.skip:
-            raise
-        errors.bad(exc.problem, exc.file, None, [subject, video])
+        errors.reject(exc, [subject, video])
         return None
     row = {"dataset": dataset, "subject": subject, "video": video, "fps": float(fps),
            "n_frames": ff.n_frames, "width": ff.width, "height": ff.height, "source_kind": "frames",

@@ -52,9 +52,7 @@ def video_source(dataset: str, subject: str, video: str, path: Path, fps: float 
     try:
         info = probe_video(path)
     except InputError as exc:
-        if not errors.skip:
-            raise
-        errors.bad(exc.problem, exc.file, None, [subject, video])
+        errors.reject(exc, [subject, video])
         return None
     rate = fps or info.fps
     if not rate or rate <= 0:
