@@ -1,7 +1,7 @@
 """Benchmark of MEAN spot-then-recognize with LOSO: prints one JSON object.
 
 On the synthetic demo dataset (tasks.synth.make_dataset preset "demo" + the preprocess flow; about 16 videos x
-40 s x 30 fps, 8 subjects), or with --planted on planted features of the same size (tests/test_mean.py):
+40 s x 30 fps, 8 subjects), or with --planted on planted features of the same size (tasks/synth/planted.py):
 - LOSO training wall time (Ray tasks, one per fold, plus the final model unless --no-final);
 - cross-validated spotting, then STR scores (spot F1, analysis F1, STRS) under both protocols (megc2025 and
   strict), for the reference post-processing and for megc's defaults (the same frame scores, post-processed
@@ -15,12 +15,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import tempfile
 import time
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def _figures(scores: dict | None) -> dict:
@@ -34,20 +30,16 @@ def _figures(scores: dict | None) -> dict:
 def _dataset(ws, planted: bool) -> tuple[str, str, float]:
     """(dataset name, source description, seconds spent making it)."""
     t0 = time.perf_counter()
-    if not planted:
-        try:
-            from flows.preprocess import preprocess_flow
-            from tasks.synth.dataset import make_dataset
-        except ImportError:
-            planted = True
     if planted:
-        sys.path.insert(0, str(ROOT / "tests"))
-        from test_mean import plant_dataset
+        from tasks.synth.planted import plant_dataset
 
         if not ws.files("features", dataset="planted"):
             plant_dataset(ws, "planted", subjects=8, videos_per_subject=2, n_frames=1200, mes_per_video=3)
-        return "planted", "planted features (tests/test_mean.py), 8 subjects x 2 videos x 1200 frames", \
+        return "planted", "planted features (tasks/synth/planted.py), 8 subjects x 2 videos x 1200 frames", \
             time.perf_counter() - t0
+    from flows.preprocess import preprocess_flow
+    from tasks.synth.dataset import make_dataset
+
     name = make_dataset(ws, "demo")
     preprocess_flow(name, str(ws.root))
     return name, "tasks.synth demo preset + preprocess flow", time.perf_counter() - t0

@@ -98,9 +98,9 @@ class RssSampler:
 
 def _warm() -> None:
     """Load dlib's models in a worker before timing."""
-    from tasks.face import _models
+    from tasks.face import dlib_models
 
-    _models()
+    dlib_models()
 
 
 def run(ws, dataset: str, workers: int, **overrides) -> dict:

@@ -16,9 +16,8 @@ import time
 
 import pyarrow as pa
 
+from storage.vocabulary import COARSE_EMOTIONS as EMOTIONS
 from tasks.score_str import score_jobs, score_str
-
-EMOTIONS = ("negative", "positive", "surprise", "others")
 
 
 def case(rng: random.Random, videos: int = 3, gt: int = 6, pred: int = 8, frames: int = 60) -> tuple[pa.Table, ...]:

@@ -21,21 +21,13 @@ sys.path.insert(0, str(ROOT))
 
 
 def _dataset(ws, subjects: int, duration_s: float) -> tuple[str, str]:
-    """Make a synthetic dataset: tasks.synth when available, else the test suite's mini maker."""
+    """Make the synthetic dataset (tasks.synth, preset tiny)."""
     import dataclasses
 
-    try:
-        from tasks.synth import make_dataset, preset
-    except ImportError:
-        make_dataset = None
-    if make_dataset is not None:
-        cfg = dataclasses.replace(preset("tiny"), subjects=subjects, duration_s=duration_s, workers=2)
-        return make_dataset(ws, cfg), f"tasks.synth.make_dataset(tiny, subjects={subjects}, duration_s={duration_s})"
-    sys.path.insert(0, str(ROOT / "tests"))
-    from test_expert import make_mini
+    from tasks.synth import make_dataset, preset
 
-    make_mini(ws, "mini", subjects=subjects, per_subject=3)
-    return "mini", "tests.test_expert.make_mini"
+    cfg = dataclasses.replace(preset("tiny"), subjects=subjects, duration_s=duration_s, workers=2)
+    return make_dataset(ws, cfg), f"tasks.synth.make_dataset(tiny, subjects={subjects}, duration_s={duration_s})"
 
 
 def majority_answers(train: list[dict], test: list[dict]) -> list[str]:

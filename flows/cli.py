@@ -10,7 +10,7 @@ import flows.commands as commands
 from flows.app import app
 
 for _m in pkgutil.iter_modules(commands.__path__):
-    importlib.import_module(f"{commands.__name__}.{_m.name}")
+    importlib.import_module(f"flows.commands.{_m.name}")
 
 
 def _interrupt(signum: int, frame: object) -> None:

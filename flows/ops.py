@@ -16,7 +16,7 @@ prefect_defaults()
 
 from prefect import flow, get_run_logger  # noqa: E402
 
-from models.registry import find_card, load_card  # noqa: E402
+from models.registry import check_name, find_card, load_card  # noqa: E402
 from storage.errors import InputError, MegcError  # noqa: E402
 from storage.runs import new_run_id  # noqa: E402
 from storage.workspace import Workspace  # noqa: E402
@@ -25,20 +25,25 @@ from tasks.manifest import dataset_manifest, featured_videos, read_json, write_j
 MANIFEST_FILE = "manifest.json"
 
 
+def ops_parts(model: str, *rest: str) -> tuple[str, ...]:
+    """Where these flows keep a model's state: <home>/ops/<model>/..., apart from models/<model>/, which the
+    registry replaces whole on each training."""
+    return ("ops", check_name(model), *rest)
+
+
 def ingested_datasets(ws: Workspace) -> list[str]:
     """Names of every dataset with rows in `videos`."""
     return sorted(p["dataset"] for p in ws.partitions("videos") if ws.files("videos", **p))
 
 
 def recorded_manifest(ws: Workspace, model: str) -> str | None:
-    """The manifest hash a model was trained on: from its card, else from the sidecar manifest.json."""
+    """The manifest hash the model was trained on by `retrain`; None when the registered model came from
+    another training (by hand) or there is none."""
     card = find_card(ws, model)
-    if card is None:
+    side = read_json(ws, *ops_parts(model, MANIFEST_FILE))
+    if card is None or not side or side.get("train_run_id") != card.get("run_id"):
         return None
-    if card.get("manifest_hash"):
-        return str(card["manifest_hash"])
-    side = read_json(ws, "models", model, MANIFEST_FILE)
-    return str(side["manifest_hash"]) if side and side.get("manifest_hash") else None
+    return str(side["manifest_hash"]) if side.get("manifest_hash") else None
 
 
 def _with(overrides: dict[str, Any] | None, **values: Any) -> dict[str, Any]:
@@ -47,7 +52,7 @@ def _with(overrides: dict[str, Any] | None, **values: Any) -> dict[str, Any]:
 
 
 def _infer_state(model: str, dataset: str) -> tuple[str, ...]:
-    return ("models", model, "batch_infer", f"{quote(dataset, safe='')}.json")
+    return ops_parts(model, "batch_infer", f"{quote(dataset, safe='')}.json")
 
 
 @flow(name="nightly-preprocess")
@@ -105,7 +110,7 @@ def retrain(dataset: str, model_name: str, home: str | None = None, ray_address:
         except PreprocessFailed as exc:
             log.warning("retrain %s: training without the videos that failed preprocessing: %s", model_name, exc)
     result = train_flow(dataset, ws.home, **_with(train, name=model_name, ray_address=ray_address))
-    write_json(ws, ("models", model_name, MANIFEST_FILE),
+    write_json(ws, ops_parts(model_name, MANIFEST_FILE),
                {"dataset": dataset, **manifest, "train_run_id": result["run_id"],
                 "recorded_at": datetime.now(UTC).isoformat()})
     log.info("retrain %s: trained on %s (run %s, manifest %s)", model_name, dataset, result["run_id"],
@@ -118,7 +123,7 @@ def retrain(dataset: str, model_name: str, home: str | None = None, ray_address:
 def batch_infer(dataset: str, model_name: str, home: str | None = None, ray_address: str | None = None,
                 spot: dict[str, Any] | None = None, force: bool = False) -> dict:
     """Spot + recognize on `dataset` with `model_name` when videos gained features or the model changed
-    since the last batch inference (state in <home>/models/<name>/batch_infer/<dataset>.json)."""
+    since the last batch inference (state in <home>/ops/<name>/batch_infer/<dataset>.json)."""
     from flows.spot import spot_flow
 
     log = get_run_logger()
@@ -141,7 +146,7 @@ def batch_infer(dataset: str, model_name: str, home: str | None = None, ray_addr
     run_id = new_run_id("spot")
     out = spot_flow(dataset, model_name, ws.home, run_id, **_with(spot, ray_address=ray_address))
     write_json(ws, state_parts, {"model_version": model_version, "videos": videos, "run_id": run_id,
-                            "n_predictions": out["n_predictions"], "at": datetime.now(UTC).isoformat()})
+                                 "n_predictions": out["n_predictions"], "at": datetime.now(UTC).isoformat()})
     log.info("batch infer %s on %s: run %s, %d videos (%d new), %d predictions", model_name, dataset, run_id,
              out["n_videos"], len(new), out["n_predictions"])
     return {**base, "status": "ran", "run_id": run_id, "n_predictions": out["n_predictions"]}

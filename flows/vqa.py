@@ -24,6 +24,7 @@ from models.registry import check_name  # noqa: E402
 from storage.config import load_config, to_dict  # noqa: E402
 from storage.errors import InputError, MegcError  # noqa: E402
 from storage.runs import new_run_id, record_metrics, record_run  # noqa: E402
+from storage.vocabulary import AU_NAMES, FINE, STR_CLASSES  # noqa: E402
 from storage.workspace import Workspace  # noqa: E402
 from tasks import vqa_items as vi  # noqa: E402
 from tasks import vqa_labels  # noqa: E402
@@ -130,9 +131,9 @@ def _expert_name(dataset: str, cfg: VqaConfig) -> str:
 def system_prompt() -> str:
     """System prompt listing every valid label."""
     return ("You are an expert in facial micro-expressions and the Facial Action Coding System. Answer in lower "
-            f"case. Coarse expression classes: {', '.join(vqa_labels.COARSE)}. Fine-grained expression classes: "
-            f"{', '.join(vqa_labels.FINE)}. Action units (FACS names): "
-            f"{', '.join(vqa_labels.AU_NAMES.values())}. Yes/no questions are answered yes or no; left/right "
+            f"case. Coarse expression classes: {', '.join(STR_CLASSES)}. Fine-grained expression classes: "
+            f"{', '.join(FINE)}. Action units (FACS names): "
+            f"{', '.join(AU_NAMES.values())}. Yes/no questions are answered yes or no; left/right "
             "questions left or right; the fine-grained class must belong to the coarse class.")
 
 
@@ -205,6 +206,9 @@ def vqa_build_flow(dataset: str, home: str | None, test_subjects: list[str] | No
                    split: str | None) -> dict:
     """Build the dataset's VQA items from its micro intervals (or import MEGC JSONL files) into vqa_items."""
     ws = Workspace(home).ensure()
+    run_id = new_run_id("vqa-build")
+    record_run(ws, run_id, "vqa-build", {"dataset": dataset, "test_subjects": test_subjects, "jsonl": jsonl,
+                                         "split": split})
     if jsonl:
         items = [it for p in jsonl for it in vi.import_jsonl(ws, dataset, p, split)]
         old = {r["item_id"]: r for r in ws.read("vqa_items", dataset=dataset).to_pylist()}
@@ -216,7 +220,8 @@ def vqa_build_flow(dataset: str, home: str | None, test_subjects: list[str] | No
     by_type: dict[str, int] = {}
     for it in items:
         by_type[it["qtype"]] = by_type.get(it["qtype"], 0) + 1
-    return {"dataset": dataset, "items": len(items), "train": sum(it["split"] == "train" for it in items),
+    return {"run_id": run_id, "dataset": dataset, "items": len(items),
+            "train": sum(it["split"] == "train" for it in items),
             "test": sum(it["split"] == "test" for it in items), "by_qtype": by_type,
             "test_subjects": sorted({it["subject"] for it in items if it["split"] == "test"})}
 

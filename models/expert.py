@@ -14,11 +14,9 @@ import numpy as np
 
 from models.registry import load_card, load_weights, save_model
 from storage.errors import InputError
+from storage.vocabulary import FINE, FINE_TO_COARSE
 from storage.workspace import Workspace
 
-# Which coarse class a fine label belongs to (used to keep the fine answer consistent).
-FINE_TO_COARSE = {"happiness": "positive", "surprise": "surprise", "fear": "negative", "disgust": "negative",
-                  "anger": "negative", "sadness": "negative", "contempt": "negative", "repression": "others"}
 DEFAULT_FINE = {"positive": "happiness", "surprise": "surprise", "negative": "disgust", "others": "repression"}
 
 
@@ -96,7 +94,7 @@ class Expert:
         side_p = 1 / (1 + np.exp(-self._logits("side", z)))[:, 0] if self.card["has_side"] else None
         out = []
         for i, c in enumerate(coarse):
-            allowed = [j for j, f in enumerate(fine_classes) if FINE_TO_COARSE.get(f) == c]
+            allowed = [j for j, f in enumerate(fine_classes) if f in FINE and FINE_TO_COARSE[f] == c]
             fine = fine_classes[max(allowed, key=lambda j: fine_logits[i, j])] if allowed else DEFAULT_FINE.get(
                 c, "others")
             aus = [a for j, a in enumerate(au_codes) if au_p[i, j] >= self.card["au_threshold"]]

@@ -22,7 +22,8 @@ from storage.adapters.base import IngestResult, RowErrors
 from storage.errors import InputError
 from storage.locks import dataset_lock
 from storage.runs import new_run_id, record_run
-from storage.schemas import COARSE_EMOTIONS, INTERVAL_KINDS, TABLES
+from storage.schemas import INTERVAL_KINDS, TABLES
+from storage.vocabulary import COARSE_EMOTIONS
 from storage.workspace import Workspace, to_table
 
 INGESTED_TABLES = ("videos", "frames", "intervals", "rejects", "events")

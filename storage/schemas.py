@@ -12,10 +12,7 @@ def _f(name: str, typ: pa.DataType, doc: str, nullable: bool = False) -> pa.Fiel
     return pa.field(name, typ, nullable=nullable, metadata={"doc": doc})
 
 
-COARSE_EMOTIONS = ("negative", "positive", "surprise", "others")
-STR_CLASSES = ("negative", "positive", "surprise")
 INTERVAL_KINDS = ("micro", "macro")
-SOURCE_KINDS = ("frames", "video_file")
 
 VIDEOS = pa.schema([
     _f("dataset", pa.string(), "dataset name given at ingest (e.g. samm_lv, casme3)"),
@@ -193,7 +190,6 @@ ROI_SERIES = pa.schema(
 )
 
 
-VQA_QTYPES = ("coarse", "fine", "au", "au_yes_no", "au_side", "compound")
 VQA_ITEMS = pa.schema([
     _f("dataset", pa.string(), "dataset name"),
     _f("split", pa.string(), "train or test (split by subject)"),
@@ -255,13 +251,3 @@ TABLES: dict[str, tuple[pa.Schema, tuple[str, ...]]] = {
     "vqa_answers": (VQA_ANSWERS, ("run_id", "dataset")),
     "comparisons": (COMPARISONS, ("compare_id",)),
 }
-
-
-def register_table(name: str, schema: pa.Schema, partition_keys: tuple[str, ...]) -> None:
-    """Add a table that a later stage defines (its module calls this at import)."""
-    TABLES[name] = (schema, partition_keys)
-
-
-def describe(schema: pa.Schema) -> list[tuple[str, str, str]]:
-    """(column, type, doc) for every column of a schema."""
-    return [(f.name, str(f.type), (f.metadata or {}).get(b"doc", b"").decode()) for f in schema]

@@ -24,7 +24,8 @@ DETECT_FACE_PX = 100  # key frames are searched on a copy scaled down while the 
 
 
 @functools.lru_cache(maxsize=1)
-def _models():
+def dlib_models():
+    """dlib's HOG face detector and 68-point shape predictor (from face-recognition-models), loaded once."""
     import dlib
 
     spec = importlib.util.find_spec("face_recognition_models")
@@ -36,7 +37,7 @@ def _models():
 
 def detect(img: np.ndarray, upsample: int = 0) -> np.ndarray | None:
     """Largest face box (x0, y0, x1, y1) in image pixels, or None."""
-    det, _ = _models()
+    det, _ = dlib_models()
     rects = det(np.ascontiguousarray(img), upsample)
     if len(rects) == 0:
         return None
@@ -69,7 +70,7 @@ def shape(img: np.ndarray, box: np.ndarray) -> np.ndarray:
     """68 dlib landmarks (68, 2) inside `box` (image pixels)."""
     import dlib
 
-    _, sp = _models()
+    _, sp = dlib_models()
     x0, y0, x1, y1 = (int(round(v)) for v in box)
     s = sp(np.ascontiguousarray(img), dlib.rectangle(x0, y0, x1, y1))
     return np.array([(p.x, p.y) for p in s.parts()], dtype=np.float64)

@@ -21,8 +21,6 @@ FACE_MODES = ("track", "mean")
 # Settings that change what is written; the others (workers, addresses, force) only change how it runs.
 CONTENT_FIELDS = ("flow", "k", "face_mode", "detect_every", "smooth", "landmark_every", "remove_head_motion",
                   "min_face_px", "reduced_decode")
-FAULT_ENV = "MEGC_FAULT_KILL_ONCE"  # test hook: path of a marker file; the first shard to see it missing
-                                    # creates it and kills its own worker process
 
 
 @dataclass
@@ -124,19 +122,11 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def _maybe_die() -> None:
-    marker = os.environ.get(FAULT_ENV)
-    if marker and not os.path.exists(marker):
-        Path(marker).write_text(str(os.getpid()))
-        os._exit(17)
-
-
 def run_shard(home: str, shard: Shard, probe: dict, cfg: PreprocessConfig) -> dict:
     """Compute and write one shard's features, roi_series, landmarks and qc parts (qc last = done marker).
 
     Returns stats; bad input comes back as {'error': message} (not raised, so Dask does not retry it).
     """
-    _maybe_die()
     if "error" in probe:
         return {"video": shard.video, "start": shard.start, "error": probe["error"]}
     try:

@@ -28,7 +28,7 @@ import pyarrow.compute as pc
 import sql
 from storage.errors import InputError, MegcError
 from storage.runs import record_metrics, record_run
-from storage.schemas import COARSE_EMOTIONS, STR_CLASSES
+from storage.vocabulary import COARSE_EMOTIONS, STR_CLASSES
 from storage.workspace import Workspace
 
 PROTOCOLS = ("megc2025", "strict")

@@ -23,7 +23,8 @@ import pyarrow as pa
 import sql
 from storage.errors import InputError
 from storage.jsonl import read_jsonl  # noqa: F401  (part of this module's API)
-from tasks.vqa_labels import QUESTION_TYPES, extract_aus, extract_coarse, extract_fine, question_type
+from storage.vocabulary import QUESTION_TYPES
+from tasks.vqa_labels import extract_aus, extract_coarse, extract_fine, question_type
 
 KEY_FIELDS = ("video_id", "image_id", "id")
 BLEU_MODES = ("corpus", "sentence")

@@ -8,9 +8,9 @@ import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from storage.adapters.base import FINE_LABELS
 from storage.errors import InputError
 from storage.jsonl import read_jsonl, write_jsonl  # noqa: F401  (re-exported)
+from storage.vocabulary import AU_NAMES, FINE, FINE_LABELS, STR_CLASSES
 from storage.workspace import Workspace
 from tasks import vqa_labels
 
@@ -29,15 +29,7 @@ _SIDE = re.compile(r"is the action unit (.+?) located on the left or right", re.
 
 def au_name(au: str) -> str | None:
     """FACS name of an AU code such as 'AU12' (None when megc has no name for it)."""
-    return vqa_labels.AU_NAMES.get(au.upper())
-
-
-def au_code(name: str) -> str | None:
-    """AU code of a FACS name ('lip corner puller' -> 'AU12')."""
-    for code, n in vqa_labels.AU_NAMES.items():
-        if n == name.strip().lower():
-            return code
-    return None
+    return AU_NAMES.get(au.upper())
 
 
 def q_yesno(name: str) -> str:
@@ -56,7 +48,7 @@ def fine_and_coarse(emotion: str | None, emotion_fine: str | None) -> tuple[str 
     fine = None
     if emotion_fine:
         canon = FINE_LABELS.get(emotion_fine.strip().lower())
-        if canon and canon[0] in vqa_labels.FINE:
+        if canon and canon[0] in FINE:
             fine = canon[0] if coarse is None or canon[1] == coarse else None
             coarse = coarse or canon[1]
     elif coarse in ("positive", "surprise"):
@@ -79,21 +71,21 @@ def interval_items(iv: dict, split: str) -> list[dict]:
     names = [au_name(a) for a in codes]
     rng = random.Random(f"{iv['dataset']}/{iv['interval_id']}")
     qa: list[tuple[str, str, str]] = []
-    if coarse in vqa_labels.COARSE:
+    if coarse in STR_CLASSES:
         qa.append(("coarse", Q_COARSE, coarse))
     if fine:
         qa.append(("fine", Q_FINE, fine))
     if names:
         qa.append(("au", Q_AU_ONE if len(names) == 1 else Q_AU_MANY, ", ".join(names)))
         qa.append(("au_yes_no", q_yesno(rng.choice(names)), "yes"))
-        absent = [n for c, n in vqa_labels.AU_NAMES.items() if c not in codes]
+        absent = [n for c, n in AU_NAMES.items() if c not in codes]
         if absent:
             qa.append(("au_yes_no", q_yesno(rng.choice(sorted(absent))), "no"))
         side = (iv.get("side") or "").lower()
         if side in ("left", "right"):
             lateral = next((c for c in UNILATERAL_FIRST if c in codes), codes[0])
             qa.append(("au_side", q_side(au_name(lateral)), side))
-        if fine and coarse in vqa_labels.COARSE:
+        if fine and coarse in STR_CLASSES:
             qa.append(("compound", Q_COMPOUND_ONE if len(names) == 1 else Q_COMPOUND_MANY,
                        compound_answer(names, fine, coarse)))
     return [{"dataset": iv["dataset"], "split": split, "item_id": f"{iv['interval_id']}#{i}",

@@ -1,43 +1,18 @@
-"""ME-VQA vocabulary: class lists, FACS AU names, question types and label extraction from answers."""
+"""ME-VQA labels read from text: question types of question texts, classes and AU codes named in answers."""
 
 from __future__ import annotations
 
 import re
 
-COARSE = ("negative", "positive", "surprise")
-FINE = ("happiness", "surprise", "fear", "disgust", "anger", "sadness", "repression", "contempt")
-QUESTION_TYPES = ("coarse", "fine", "au", "au_yes_no", "au_side", "compound", "other")
-
-# FACS names as the MEGC question templates spell them (lower case).
-AU_NAMES: dict[str, str] = {
-    "AU1": "inner brow raiser",
-    "AU2": "outer brow raiser",
-    "AU4": "brow lowerer",
-    "AU5": "upper lid raiser",
-    "AU6": "cheek raiser",
-    "AU7": "lid tightener",
-    "AU9": "nose wrinkler",
-    "AU10": "upper lip raiser",
-    "AU12": "lip corner puller",
-    "AU14": "dimpler",
-    "AU15": "lip corner depressor",
-    "AU17": "chin raiser",
-    "AU23": "lip tightener",
-    "AU24": "lip pressor",
-    "AU25": "lips part",
-    "AU26": "jaw drop",
-    "AU43": "eyes closed",
-    "AU45": "blink",
-}
+from storage.vocabulary import AU_BY_NAME, AU_NAMES, FINE, STR_CLASSES
 
 _COARSE_PHRASE = re.compile(r"coarse expression class is\s*:?\s*([a-z]+)")
 _FINE_PHRASE = re.compile(r"fine-grained expression(?: class)? is\s*:?\s*([a-z]+)")
-_COARSE_WORD = re.compile(r"\b(" + "|".join(COARSE) + r")\b")
+_COARSE_WORD = re.compile(r"\b(" + "|".join(STR_CLASSES) + r")\b")
 _FINE_WORD = re.compile(r"\b(" + "|".join(FINE) + r")\b")
 # longest names first so that no name matches inside a longer one
 _AU_NAME = re.compile(r"\b(" + "|".join(re.escape(n) for n in sorted(AU_NAMES.values(), key=len, reverse=True))
                       + r")\b|\bau\s?(\d+)\b")
-_AU_BY_NAME = {n: code for code, n in AU_NAMES.items()}
 
 
 def question_type(question: str) -> str:
@@ -71,7 +46,7 @@ def _extract(answer: str | None, phrase: re.Pattern, word: re.Pattern, classes: 
 
 def extract_coarse(answer: str | None) -> str | None:
     """Coarse class of an answer: 'coarse expression class is X' when present, else the first coarse word."""
-    return _extract(answer, _COARSE_PHRASE, _COARSE_WORD, COARSE)
+    return _extract(answer, _COARSE_PHRASE, _COARSE_WORD, STR_CLASSES)
 
 
 def extract_fine(answer: str | None) -> str | None:
@@ -85,7 +60,7 @@ def extract_aus(answer: str | None) -> list[str]:
         return []
     out: list[str] = []
     for m in _AU_NAME.finditer(str(answer).lower()):
-        code = _AU_BY_NAME[m.group(1)] if m.group(1) else f"AU{int(m.group(2))}"
+        code = AU_BY_NAME[m.group(1)] if m.group(1) else f"AU{int(m.group(2))}"
         if code not in out:
             out.append(code)
     return out

@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pytest
 
-import dataset_fixtures as fx
-from storage.adapters import ADAPTERS, casme3, generic, samm_lv
+from helpers import dataset_fixtures as fx
+from storage.adapters import ADAPTERS
 from storage.adapters.base import parse_aus
 from storage.frames import frame_number, scan_frames
 from storage.ingest import dataset_summary, ingest
+from tasks.synth.formats import casme3, generic, samm_lv
 
 ICOLS = ("video", "interval_id", "onset", "apex", "offset", "kind", "emotion", "emotion_fine", "aus", "side")
 VCOLS = ("subject", "video", "fps", "n_frames", "width", "height", "source_kind", "first_frame", "labelled")
@@ -166,7 +167,7 @@ def test_writer_round_trip(ws, tmp_path, mod, first):
     mod.write_events(root, [{"subject": v["subject"], "video_code": v["video_code"], "kind": "blink",
                              "onset": 2, "offset": 4}])
     assert all(p.is_file() for p in paths)
-    s = ingest(ws, mod.ADAPTER.name, root, dataset="rt")
+    s = ingest(ws, mod.ADAPTER, root, dataset="rt")
     assert s["rejects"] == 0 and s["events"] == 1
     vid = mod.video_id(v["subject"], v["video_code"])
     got = sorted((r["video"], r["onset"], r["apex"], r["offset"], r["kind"], r["emotion"], r["emotion_fine"],

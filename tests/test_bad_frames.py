@@ -7,7 +7,7 @@ import cv2
 from storage.workspace import Workspace
 from tasks.preprocess_shard import PreprocessConfig, probe_video, run_shard
 from tasks.shards import Shard
-from test_preprocess import make_frames
+from helpers.frames import make_frames
 
 
 def test_mixed_frame_sizes_are_flagged(tmp_path) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from test_preprocess import frame_rows, make_frames, video_row
+from helpers.frames import frame_rows, make_frames, video_row
 
 MEGC = str(Path(sys.executable).with_name("megc"))
 

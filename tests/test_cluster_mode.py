@@ -8,18 +8,11 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
 import pytest
-from test_deployments import VENV_BIN, free_port, make_small_dataset, spawn, stop, wait_for
+from helpers.tables import table_rows
+from helpers.services import VENV_BIN, free_port, make_small_dataset, spawn, stop, wait_for
 
 CLASSES = ["negative", "positive", "surprise"]
-
-
-def _rows(t: pa.Table, drop: tuple[str, ...] = ()) -> list[tuple]:
-    """Every row of a table (minus `drop` columns) as a sorted list of tuples."""
-    cols = [c for c in t.column_names if c not in drop]
-    data = [t.column(c).to_pylist() for c in cols]
-    return sorted(zip(*data), key=repr)
 
 
 @pytest.fixture
@@ -88,7 +81,7 @@ def test_cluster_mode_matches_local_mode(clusters, tmp_path, monkeypatch):
     on_local = preprocess_flow(ds, str(local.root), workers=2)
     assert on_cluster["feature_rows"] == on_local["feature_rows"] > 0
     for table in ("features", "landmarks", "roi_series", "qc"):
-        assert _rows(remote.read(table, dataset=ds)) == _rows(local.read(table, dataset=ds)), table
+        assert table_rows(remote.read(table, dataset=ds)) == table_rows(local.read(table, dataset=ds)), table
 
     torch.manual_seed(0)
     weights = state_arrays(MEAN(3))
@@ -113,5 +106,5 @@ def test_cluster_mode_matches_local_mode(clusters, tmp_path, monkeypatch):
     assert a.column("video").to_pylist() == b.column("video").to_pylist()
     assert a.column("frame").to_pylist() == b.column("frame").to_pylist()
     np.testing.assert_allclose(a.column("score").to_numpy(), b.column("score").to_numpy(), rtol=1e-5, atol=1e-6)
-    assert _rows(remote.read("predictions", run_id="spot-c"), ("run_id", "score")) == \
-        _rows(local.read("predictions", run_id="spot-l"), ("run_id", "score"))
+    assert table_rows(remote.read("predictions", run_id="spot-c"), ("run_id", "score")) == \
+        table_rows(local.read("predictions", run_id="spot-l"), ("run_id", "score"))

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-import dataset_fixtures as fx
+from helpers import dataset_fixtures as fx
 from storage.locks import dataset_lock
-from test_preprocess import frame_rows, make_frames, video_row
+from helpers.frames import frame_rows, make_frames, video_row
 
 MEGC = str(Path(sys.executable).with_name("megc"))
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-import dataset_fixtures as fx
+from helpers import dataset_fixtures as fx
 from storage.errors import InputError
 from storage.ingest import ingest
 

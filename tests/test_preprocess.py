@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import cv2
@@ -12,41 +11,7 @@ import pytest
 from tasks.preprocess_shard import PreprocessConfig, probe_video, run_shard
 from tasks.shards import Shard, needed_frames, plan_ranges, resolve_k
 
-N = 40
-
-
-def _face_photo(scale: int) -> np.ndarray:
-    from skimage import data
-
-    img = cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2GRAY)
-    return cv2.resize(img, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC) if scale != 1 else img
-
-
-def make_frames(folder: Path, n: int = N, scale: int = 1) -> list[str]:
-    """n JPEG frames of a real face with small known head motion (shift + rotation), 320x256 per scale."""
-    folder.mkdir(parents=True, exist_ok=True)
-    img = _face_photo(scale)
-    files = []
-    for i in range(n):
-        m = cv2.getRotationMatrix2D((222.0 * scale, 126.0 * scale), 1.5 * np.sin(i / 9), 1.0)
-        m[:, 2] += (2.0 * scale * np.sin(i / 5), 1.5 * scale * np.cos(i / 7))
-        w = cv2.warpAffine(img, m, (img.shape[1], img.shape[0]), borderMode=cv2.BORDER_REFLECT)
-        crop = w[20 * scale:276 * scale, 62 * scale:382 * scale]
-        name = f"img{i + 1:03d}.jpg"
-        cv2.imwrite(str(folder / name), crop, [cv2.IMWRITE_JPEG_QUALITY, 92])
-        files.append(name)
-    return files
-
-
-def video_row(dataset: str, video: str, path: Path, n: int, kind: str = "frames", scale: int = 1) -> dict:
-    return {"dataset": dataset, "subject": "s1", "video": video, "fps": 30.0, "n_frames": n,
-            "width": 320 * scale, "height": 256 * scale, "source_kind": kind, "path": str(path),
-            "first_frame": 1, "labelled": False}
-
-
-def frame_rows(dataset: str, video: str, files: list[str]) -> list[dict]:
-    return [{"dataset": dataset, "video": video, "frame": i, "file": f, "filled": False} for i, f in enumerate(files)]
-
+from helpers.frames import N, frame_rows, make_frames, video_row
 
 @pytest.fixture(scope="session")
 def clips(tmp_path_factory) -> dict:
@@ -326,17 +291,17 @@ def test_flow_end_to_end_with_faults_resume_and_new_videos(ws, clips, dask_local
 
 def test_flow_survives_a_killed_worker(ws, tmp_path, clips, dask_local):
     from flows.preprocess import preprocess_flow
-    from tasks.preprocess_shard import FAULT_ENV
+    from helpers.faults import KillFirstShard
 
     folder, files = clips["a"]
     ws.replace("videos", [video_row("k", "v1", folder, N)], dataset="k")
     ws.replace("frames", frame_rows("k", "v1", files), dataset="k")
     marker = tmp_path / "killed"
-    dask_local.run(lambda: os.environ.__setitem__(FAULT_ENV, str(marker)))
+    dask_local.register_plugin(KillFirstShard(str(marker)), name="kill-first-shard")
     try:
         s = preprocess_flow("k", home=str(ws.root), shard_size=8, dask_address=dask_local.scheduler.address)
     finally:
-        dask_local.run(lambda: os.environ.pop(FAULT_ENV, None))
+        dask_local.unregister_worker_plugin("kill-first-shard")
     assert marker.exists()  # a worker process really died mid-run
     assert s["failed"] == [] and s["shards_run"] == 5
     base = tmp_path / "base"
@@ -347,11 +312,10 @@ def test_flow_survives_a_killed_worker(ws, tmp_path, clips, dask_local):
 
 def test_flow_on_the_synthetic_dataset(ws, dask_local):
     """The synthetic generator's tiny dataset: every video complete, and its expressions show up as motion."""
-    synth = pytest.importorskip("tasks.synth.dataset")
-    from flows.preprocess import preprocess_flow
-
     import dataclasses
 
+    from flows.preprocess import preprocess_flow
+    from tasks.synth import dataset as synth
     from tasks.synth.presets import preset
 
     name = synth.make_dataset(ws, dataclasses.replace(preset("tiny"), subjects=1, duration_s=4.0))

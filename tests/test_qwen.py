@@ -15,7 +15,7 @@ def tiny(tmp_path_factory):
     """(checkpoint folder, image folder with 8 face-like grey PNGs)."""
     import cv2
 
-    from tiny_qwen import build_tiny_qwen
+    from helpers.tiny_qwen import build_tiny_qwen
 
     root = tmp_path_factory.mktemp("qwen")
     folder = build_tiny_qwen(root / "tiny")

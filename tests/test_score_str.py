@@ -18,7 +18,7 @@ from storage.errors import InputError
 from tasks.score_str import read_str_csv, score_detailed, score_jobs, score_str, score_str_run
 
 sys.path.insert(0, str(Path(__file__).parent))
-from str_reference import reference_score  # noqa: E402
+from helpers.str_reference import reference_score  # noqa: E402
 
 EMOTIONS = ("negative", "positive", "surprise", "others")
 SCHEMA = pa.schema([("subject", pa.string()), ("video", pa.string()), ("onset", pa.int64()),

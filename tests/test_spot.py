@@ -69,7 +69,7 @@ def test_emotion_is_majority_over_onset_to_peak():
 
 
 def test_spot_flow_on_actors_matches_in_process(ws, ray_local):
-    from test_mean import plant_dataset
+    from tasks.synth.planted import plant_dataset
 
     from flows.spot import export_str, spot_flow
     from models.mean import MEAN, state_arrays

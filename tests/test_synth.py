@@ -14,9 +14,10 @@ from storage.errors import InputError
 from storage.ingest import ingest
 from tasks.synth import SynthResult, generate, make_dataset, preset
 from tasks.synth.aus import AU_NAMES, build_basis, peak_displacement
-from tasks.synth.ground_truth import adapter_module
+from tasks.synth.formats import writer_module
 from tasks.synth.identities import detect, make_identity
-from tasks.synth.timeline import CATALOGUE, COARSE_OF_FINE
+from storage.vocabulary import FINE_TO_COARSE as COARSE_OF_FINE
+from tasks.synth.timeline import CATALOGUE
 from tasks.synth.writer import PARTIAL_FILE, _stamp, build_video, video_names
 
 INTERVAL_COLS = ["dataset", "subject", "video", "onset", "apex", "offset", "kind", "emotion", "emotion_fine",
@@ -38,7 +39,7 @@ def tiny(tmp_path_factory) -> SynthResult:
 
 
 def _grey(res: SynthResult, subject: str, code: str, first: int, i: int) -> np.ndarray:
-    p = adapter_module(res.format).frame_path(res.root, subject, code, first + i)
+    p = writer_module(res.format).frame_path(res.root, subject, code, first + i)
     img = cv2.imread(str(p), cv2.IMREAD_GRAYSCALE)
     assert img is not None, p
     return img

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from storage.errors import InputError
-from test_expert import make_mini
+from helpers.mini_vqa import make_mini
 
 
 def _preprocess(ws, flow: str) -> str:

@@ -8,14 +8,10 @@ import json
 import pyarrow as pa
 import pytest
 
+from helpers.tables import sample_video as _video
 from storage.config import apply_overrides, config_hash, load_config
 from storage.errors import InputError, MegcError
 from storage.runs import new_run_id, record_metrics, record_run
-
-
-def _video(dataset: str, video: str, n: int = 10) -> dict:
-    return dict(dataset=dataset, subject="s1", video=video, fps=30.0, n_frames=n, width=64, height=48,
-                source_kind="frames", path="/data/" + video, first_frame=1, labelled=True)
 
 
 def test_replace_is_per_dataset_and_catalog_sees_it(ws):

@@ -16,19 +16,14 @@ import uuid
 import numpy as np
 import pyarrow as pa
 import pytest
-from test_cluster_mode import _rows
-from test_deployments import VENV_BIN, free_port, make_small_dataset
+from helpers.tables import sample_video as _video, table_rows
+from helpers.services import VENV_BIN, free_port, make_small_dataset
 
 from storage.errors import InputError, MegcError
 from storage.workspace import Url, Workspace
 
 AWS_ENV = {"AWS_ACCESS_KEY_ID": "megc-test", "AWS_SECRET_ACCESS_KEY": "megc-test-secret",
            "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1"}
-
-
-def _video(dataset: str, video: str, n: int = 10) -> dict:
-    return dict(dataset=dataset, subject="s1", video=video, fps=30.0, n_frames=n, width=64, height=48,
-                source_kind="frames", path="/data/" + video, first_frame=1, labelled=True)
 
 
 @pytest.fixture(scope="module")
@@ -233,7 +228,7 @@ def test_preprocess_on_dask_into_a_bucket_matches_local(bucket, tmp_path):
         assert on_s3["shards_run"] == on_disk["shards_run"] == 4 and not on_s3["failed"]
         assert on_s3["feature_rows"] == on_disk["feature_rows"] > 0
         for table in ("features", "roi_series", "landmarks", "qc"):
-            assert _rows(remote.read(table, dataset=ds)) == _rows(local.read(table, dataset=ds)), table
+            assert table_rows(remote.read(table, dataset=ds)) == table_rows(local.read(table, dataset=ds)), table
         again = preprocess_flow(ds, url, shard_size=40, dask_address=addr)
         assert again["shards_run"] == 0 and again["shards_skipped"] == 4
 

@@ -3,43 +3,24 @@
 A spotter turns one video into per-frame scores (micro, optionally macro / onset / offset, class probabilities)
 that post-processing decodes into intervals. Two input kinds exist: `features` (MEAN's per-frame 3x42x42 flow
 images, scored shard by shard) and `roi_series` (per-region flow over time, scored a whole video at a time).
-A kind's module holds its settings dataclass and, for `roi_series` kinds, `fit(...)` and `score(...)`
+A kind's module defines `SPOTTER = Spotter(...)` (models/spotters/base.py) and holds its settings dataclass and, for `roi_series` kinds, `fit(...)` and `score(...)`
 (see models/spotters/series.py for the inputs). Modules import heavy libraries (torch) inside functions, so
 listing the kinds stays cheap.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import importlib
 import pkgutil
-from types import ModuleType
 
+from models.spotters.base import INPUT_TABLES, Spotter
 from storage.errors import InputError
-
-INPUT_TABLES = ("features", "roi_series")
-
-
-@dataclasses.dataclass(frozen=True)
-class Spotter:
-    """A registry entry: the kind's name, its settings class, the table it reads and what it is."""
-
-    kind: str
-    params: type
-    input_table: str
-    description: str
-    module: str
-
-    def impl(self) -> ModuleType:
-        """The module implementing the kind (fit / score)."""
-        return importlib.import_module(self.module)
-
 
 def spotters() -> dict[str, Spotter]:
     """Every registered spotter kind by name."""
     out: dict[str, Spotter] = {}
     for m in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
-        entry = getattr(importlib.import_module(f"{__name__}.{m.name}"), "SPOTTER", None)
+        entry = getattr(importlib.import_module(f"models.spotters.{m.name}"), "SPOTTER", None)
         if isinstance(entry, Spotter):
             if entry.input_table not in INPUT_TABLES:
                 raise ValueError(f"spotter {entry.kind!r} reads {entry.input_table!r}; known: {INPUT_TABLES}")

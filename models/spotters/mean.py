@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from models.spotters import Spotter
+from models.spotters.base import Spotter
 
 
 @dataclasses.dataclass

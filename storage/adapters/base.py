@@ -14,27 +14,12 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 import pyarrow as pa
 
 from storage.errors import InputError
-
-# Fine label (as any dataset spells it, lower case) -> (canonical fine label, coarse class).
-FINE_LABELS: dict[str, tuple[str, str]] = {
-    "anger": ("anger", "negative"), "angry": ("anger", "negative"),
-    "contempt": ("contempt", "negative"),
-    "disgust": ("disgust", "negative"), "disgusted": ("disgust", "negative"),
-    "fear": ("fear", "negative"), "fearful": ("fear", "negative"),
-    "sadness": ("sadness", "negative"), "sad": ("sadness", "negative"),
-    "repression": ("repression", "others"),
-    "tense": ("tense", "others"),
-    "happiness": ("happiness", "positive"), "happy": ("happiness", "positive"),
-    "surprise": ("surprise", "surprise"), "surprised": ("surprise", "surprise"),
-    "other": ("others", "others"), "others": ("others", "others"),
-}
-COARSE_WORDS = {"negative": "negative", "positive": "positive", "surprise": "surprise",
-                "others": "others", "other": "others"}
+from storage.vocabulary import COARSE_WORDS, FINE_LABELS
 
 EVENTS_FILE = "megc_events.csv"
 
@@ -104,12 +89,6 @@ def parse_aus(text: Any) -> tuple[list[str], str | None]:
         if s in ("L", "R"):
             sides.add("left" if s == "L" else "right")
     return aus, (sides.pop() if len(sides) == 1 else None)
-
-
-def format_aus(aus: Sequence[str] | None, side: str | None) -> str:
-    """Canonical AUs + side -> the "L4+L7" / "4+7" spelling the spreadsheets use."""
-    prefix = {"left": "L", "right": "R"}.get(side or "", "")
-    return "+".join(prefix + str(a).upper().removeprefix("AU") for a in (aus or []))
 
 
 # ---- spreadsheets and CSV ---------------------------------------------------------------------
@@ -246,24 +225,11 @@ class RowErrors:
         self.rejects.append({"dataset": self.dataset, "source_file": str(file), "source_row": row,
                              "reason": problem, "raw": raw_json(raw or [])})
 
-
-def write_xlsx(path: Path, rows: Iterable[Sequence[Any]], title: str = "Sheet1",
-               extra: dict[str, Iterable[Sequence[Any]]] | None = None) -> Path:
-    """Write rows to an .xlsx workbook (first sheet `title`, plus `extra` sheets)."""
-    import openpyxl
-
-    wb = openpyxl.Workbook()
-    ws = wb.active
-    ws.title = title
-    for r in rows:
-        ws.append(list(r))
-    for name, more in (extra or {}).items():
-        sh = wb.create_sheet(name)
-        for r in more:
-            sh.append(list(r))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    wb.save(path)
-    return path
+    def reject(self, exc: InputError, raw: Sequence[Any]) -> None:
+        """Raise a bad source's InputError again, or record it as a rejects row when skipping bad rows."""
+        if not self.skip:
+            raise exc
+        self.bad(exc.problem, exc.file, None, raw)
 
 
 def read_events(root: Path, dataset: str, video_of: dict[tuple[str, str], dict], errors: RowErrors) -> list[dict]:
@@ -299,18 +265,6 @@ def read_events(root: Path, dataset: str, video_of: dict[tuple[str, str], dict],
     return out
 
 
-def write_events(root: Path, events: list[dict]) -> Path:
-    """Write <root>/megc_events.csv from rows with subject, video_code, kind, onset, offset."""
-    p = root / EVENTS_FILE
-    p.parent.mkdir(parents=True, exist_ok=True)
-    with p.open("w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["subject", "video_code", "kind", "onset", "offset"])
-        for e in events:
-            w.writerow([e["subject"], e["video_code"], e["kind"], e["onset"], e["offset"]])
-    return p
-
-
 def folder_video(dataset: str, subject: str, video: str, folder: Path, fps: float, labelled: bool,
                  errors: RowErrors) -> tuple[dict, pa.Table] | None:
     """Video row + frames table for a frame folder; None (and a rejects row) when skipping a bad folder."""
@@ -319,9 +273,7 @@ def folder_video(dataset: str, subject: str, video: str, folder: Path, fps: floa
     try:
         ff = scan_frames(folder)
     except InputError as exc:
-        if not errors.skip:
-            raise
-        errors.bad(exc.problem, exc.file, None, [subject, video])
+        errors.reject(exc, [subject, video])
         return None
     row = {"dataset": dataset, "subject": subject, "video": video, "fps": float(fps),
            "n_frames": ff.n_frames, "width": ff.width, "height": ff.height, "source_kind": "frames",

@@ -1,4 +1,4 @@
-"""CAS(ME)^3 part A adapter and writer.
+"""CAS(ME)^3 part A adapter.
 
 On-disk layout (PATH is the dataset root given to `megc ingest casme3 PATH`):
 
@@ -20,49 +20,20 @@ from __future__ import annotations
 from pathlib import Path
 
 from storage.adapters.base import (Adapter, IngestResult, RowErrors, cell, emotion_labels, find_header,
-                                   folder_video, format_aus, is_blank, parse_aus, read_events, read_sheet,
-                                   to_frame, write_events, write_xlsx)
+                                   folder_video, is_blank, parse_aus, read_events, read_sheet, to_frame)
 from storage.errors import InputError
 
 FPS = 30.0
-LABEL_SHEET = "cas(me)3_part_A_ME_label_JpgIndex_v2.xlsx"
-COLUMNS = ["Subject", "Filename", "Onset", "Apex", "Offset", "AU", "Expression type", "Objective class",
-           "emotion"]
 _NEEDED = {"subject": ["Subject"], "filename": ["Filename"], "onset": ["Onset"], "apex": ["Apex"],
            "offset": ["Offset"], "emotion": ["emotion", "Emotion"]}
 _OPTIONAL = {"aus": ["AU", "AUs", "Action Units"], "type": ["Expression type", "Type", "Expression"]}
-# canonical fine label -> the sheet's spelling
-_FINE_OUT = {"happiness": "happy", "sadness": "sad"}
 
 
-# ---- writer (used by the synthetic data generator) ---------------------------------------------
 def video_id(subject: str, video_code: str) -> str:
     """Canonical megc video id: <subject>_<letter> (e.g. spNO.1_a)."""
     return f"{subject}_{video_code}"
 
 
-def frame_path(root: Path, subject: str, video_code: str, number: int) -> Path:
-    """Image of dataset frame `number`: root/spNO.1/a/color/<number>.jpg (no zero padding)."""
-    return Path(root) / subject / video_code / "color" / f"{number}.jpg"
-
-
-def write_annotations(root: Path, videos: list[dict], intervals: list[dict]) -> list[Path]:
-    """Write the part A label sheet (macro and micro rows, told apart by Expression type)."""
-    root = Path(root)
-    first = {(v["subject"], v["video_code"]): int(v.get("first_frame", 0)) for v in videos}
-    rows: list[list] = [COLUMNS]
-    for it in intervals:
-        base = first[(it["subject"], it["video_code"])]
-        apex = it["apex"] + base if it.get("apex") is not None else None
-        fine = it.get("emotion_fine") or it.get("emotion") or "others"
-        rows.append([it["subject"], it["video_code"], it["onset"] + base, apex, it["offset"] + base,
-                     format_aus(it.get("aus"), it.get("side")),
-                     "Macro-expression" if it["kind"] == "macro" else "Micro-expression", None,
-                     _FINE_OUT.get(fine, fine)])
-    return [write_xlsx(root / LABEL_SHEET, rows, "Sheet1")]
-
-
-# ---- reader ------------------------------------------------------------------------------------
 def _kind(type_cell: object, sheet: Path) -> str | None:
     t = str(type_cell or "").strip().lower()
     if not t:
@@ -152,4 +123,4 @@ class Casme3Adapter(Adapter):
 
 ADAPTER = Casme3Adapter()
 
-__all__ = ["ADAPTER", "frame_path", "video_id", "write_annotations", "write_events"]
+__all__ = ["ADAPTER", "video_id"]

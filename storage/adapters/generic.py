@@ -1,4 +1,4 @@
-"""Generic adapter and writer: any labelled dataset described by two CSV files.
+"""Generic adapter: any labelled dataset described by two CSV files.
 
 On-disk layout (PATH is the dataset root given to `megc ingest generic PATH`):
 
@@ -23,72 +23,23 @@ frame folder in numeric order; offset is inclusive):
 
 from __future__ import annotations
 
-import csv
 import math
 from pathlib import Path
 
 import pyarrow as pa
 
-from storage.adapters.base import (COARSE_WORDS, Adapter, IngestResult, RowErrors, cell, emotion_labels,
-                                   find_header, folder_video, format_aus, is_blank, parse_aus, read_events,
-                                   read_sheet, to_frame, to_number, write_events)
+from storage.adapters.base import (Adapter, IngestResult, RowErrors, cell, emotion_labels,
+                                   find_header, folder_video, is_blank, parse_aus, read_events,
+                                   read_sheet, to_frame, to_number)
 from storage.errors import InputError
 from storage.frames import VIDEO_SUFFIXES, probe_video
+from storage.vocabulary import COARSE_WORDS
 
 MANIFEST = "manifest.csv"
 ANNOTATIONS = "annotations.csv"
 MANIFEST_COLUMNS = ["subject", "video", "path", "fps"]
-ANNOTATION_COLUMNS = ["subject", "video", "onset", "apex", "offset", "kind", "emotion", "emotion_fine", "aus",
-                      "side"]
 
 
-# ---- writer (used by the synthetic data generator) ---------------------------------------------
-def video_id(subject: str, video_code: str) -> str:
-    """Canonical megc video id: the manifest's video column (the video code)."""
-    return video_code
-
-
-def video_path(root: Path, subject: str, video_code: str) -> Path:
-    """Where a video file lives: root/videos/<video_code>.avi."""
-    return Path(root) / "videos" / f"{video_code}.avi"
-
-
-def frame_path(root: Path, subject: str, video_code: str, number: int) -> Path:
-    """Image of frame `number` when a generic video is stored as a frame folder: root/frames/<video>/NNNNNN.jpg."""
-    return Path(root) / "frames" / video_code / f"{number:06d}.jpg"
-
-
-def write_annotations(root: Path, videos: list[dict], intervals: list[dict]) -> list[Path]:
-    """Write manifest.csv and annotations.csv.
-
-    A video's path is its "path" key when given, else its frame folder when that exists, else
-    `video_path`. Interval frames are written 0-based as given.
-    """
-    root = Path(root)
-    root.mkdir(parents=True, exist_ok=True)
-    man, ann = root / MANIFEST, root / ANNOTATIONS
-    with man.open("w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(MANIFEST_COLUMNS)
-        for v in videos:
-            p = v.get("path")
-            if p is None:
-                folder = frame_path(root, v["subject"], v["video_code"], 0).parent
-                p = folder if folder.is_dir() else video_path(root, v["subject"], v["video_code"])
-            p = Path(p)
-            rel = p.relative_to(root) if p.is_absolute() and p.is_relative_to(root) else p
-            w.writerow([v["subject"], video_id(v["subject"], v["video_code"]), rel.as_posix(), v.get("fps", "")])
-    with ann.open("w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(ANNOTATION_COLUMNS)
-        for it in intervals:
-            w.writerow([it["subject"], video_id(it["subject"], it["video_code"]), it["onset"],
-                        "" if it.get("apex") is None else it["apex"], it["offset"], it["kind"], it["emotion"],
-                        it.get("emotion_fine") or "", "+".join(it.get("aus") or []), it.get("side") or ""])
-    return [man, ann]
-
-
-# ---- reader ------------------------------------------------------------------------------------
 def video_source(dataset: str, subject: str, video: str, path: Path, fps: float | None, labelled: bool,
                  errors: RowErrors) -> tuple[dict, pa.Table | None] | None:
     """Video row + frames table (None for a video file) of a video file or frame folder; fps None: from the file."""
@@ -101,9 +52,7 @@ def video_source(dataset: str, subject: str, video: str, path: Path, fps: float 
     try:
         info = probe_video(path)
     except InputError as exc:
-        if not errors.skip:
-            raise
-        errors.bad(exc.problem, exc.file, None, [subject, video])
+        errors.reject(exc, [subject, video])
         return None
     rate = fps or info.fps
     if not rate or rate <= 0:
@@ -222,4 +171,4 @@ class GenericAdapter(Adapter):
 
 ADAPTER = GenericAdapter()
 
-__all__ = ["ADAPTER", "format_aus", "frame_path", "video_id", "video_path", "write_annotations", "write_events"]
+__all__ = ["ADAPTER"]

@@ -1,4 +1,4 @@
-"""Ground truth of a generated dataset: rows in the adapters' writer form, canonical rows, JSON file."""
+"""Ground truth of a generated dataset: rows in the format writers' form, canonical rows, JSON file."""
 
 from __future__ import annotations
 
@@ -8,17 +8,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tasks.synth.formats import WRITERS, writer_module
 from tasks.synth.timeline import Timeline
 
 GROUND_TRUTH_FILE = "megc_synth.json"  # written last: its presence marks a finished dataset
-ADAPTER_OF_FORMAT = {"casme3": "casme3", "samm_lv": "samm_lv", "video": "generic"}
-
-
-def adapter_module(fmt: str):
-    """The storage.adapters module that owns a format's layout (frame_path, write_annotations, video_id)."""
-    import importlib
-
-    return importlib.import_module(f"storage.adapters.{ADAPTER_OF_FORMAT[fmt]}")
+ADAPTER_OF_FORMAT = {fmt: mod.ADAPTER for fmt, mod in WRITERS.items()}
 
 
 @dataclass
@@ -46,7 +40,7 @@ class SynthResult:
 
     def video_id(self, subject: str, video_code: str) -> str:
         """The canonical megc video id the adapter gives this video."""
-        return adapter_module(self.format).video_id(subject, video_code)
+        return writer_module(self.format).video_id(subject, video_code)
 
     def canonical_intervals(self, dataset: str) -> list[dict]:
         """Interval rows as the `intervals` table holds them (without interval_id/source columns), sorted."""

@@ -8,13 +8,13 @@ and a smooth random face-shape warp, so at least eight subjects look clearly dif
 from __future__ import annotations
 
 import functools
-import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from storage.errors import MegcError
+from tasks.face import dlib_models
 from tasks.synth.presets import SynthConfig
 
 PHOTOS = ("astronaut", "grace_hopper")
@@ -34,21 +34,6 @@ class Identity:
     def face_width(self) -> float:
         """Width of the dlib face box in pixels."""
         return float(self.face_box[2])
-
-
-def landmark_model_path() -> Path:
-    """The 68-point shape predictor file shipped by face-recognition-models."""
-    spec = importlib.util.find_spec("face_recognition_models")
-    if spec is None or not spec.submodule_search_locations:
-        raise MegcError("package face-recognition-models is not installed (needed for dlib landmarks)")
-    return Path(spec.submodule_search_locations[0]) / "models" / "shape_predictor_68_face_landmarks.dat"
-
-
-@functools.lru_cache(maxsize=1)
-def _dlib_models():
-    import dlib
-
-    return dlib.get_frontal_face_detector(), dlib.shape_predictor(str(landmark_model_path()))
 
 
 @functools.cache
@@ -74,7 +59,7 @@ def photo(name: str) -> np.ndarray:
 def detect(grey: np.ndarray, near: tuple[float, float] | None = None, upsample: int = 0,
            ) -> tuple[tuple[int, int, int, int], np.ndarray] | None:
     """dlib HOG face box (x, y, w, h) and 68 landmarks (68x2) of the face nearest `near`, or None."""
-    detector, predictor = _dlib_models()
+    detector, predictor = dlib_models()
     rects = list(detector(grey, upsample))
     if not rects:
         return None

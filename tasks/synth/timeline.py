@@ -7,9 +7,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from storage.vocabulary import COARSE_EMOTIONS, FINE_TO_COARSE
 from tasks.synth.presets import ExpressionConfig, SynthConfig
 
-# (coarse, fine, AUs, unilateral?) -- fine labels follow the adapters' fine -> coarse table
+# coarse -> [(fine, AUs, unilateral?)]; a fine label's class is FINE_TO_COARSE[fine] ("repression" is "others")
 CATALOGUE: dict[str, list[tuple[str, tuple[str, ...], bool]]] = {
     "positive": [("happiness", ("AU6", "AU12"), False), ("happiness", ("AU12",), False)],
     "negative": [("anger", ("AU4",), False), ("anger", ("AU4", "AU7"), False), ("disgust", ("AU9",), False),
@@ -22,10 +23,6 @@ CATALOGUE: dict[str, list[tuple[str, tuple[str, ...], bool]]] = {
                ("others", ("AU7",), False), ("others", ("AU25",), False), ("others", ("AU26",), False),
                ("repression", ("AU17",), False), ("repression", ("AU14",), False)],
 }
-# the adapters read "repression" as coarse "others"
-COARSE_OF_FINE = {"happiness": "positive", "anger": "negative", "disgust": "negative", "contempt": "negative",
-                  "sadness": "negative", "fear": "negative", "surprise": "surprise", "others": "others",
-                  "repression": "others"}
 
 
 @dataclass(frozen=True)
@@ -140,12 +137,11 @@ def _count(rng: np.random.Generator, lo: float, hi: float, minutes: float, minim
 
 def _pick_emotion(rng: np.random.Generator, cfg: SynthConfig) -> tuple[str, str, tuple[str, ...], str | None]:
     mix = cfg.emotions
-    classes = ["negative", "positive", "surprise", "others"]
     p = np.array([mix.negative, mix.positive, mix.surprise, mix.others], float)
-    coarse = classes[int(rng.choice(4, p=p / p.sum()))]
+    coarse = COARSE_EMOTIONS[int(rng.choice(4, p=p / p.sum()))]
     fine, aus, unilateral = CATALOGUE[coarse][int(rng.integers(len(CATALOGUE[coarse])))]
     side = ("left", "right")[int(rng.integers(2))] if unilateral else None
-    return COARSE_OF_FINE[fine], fine, aus, side
+    return FINE_TO_COARSE[fine], fine, aus, side
 
 
 def _expression(rng: np.random.Generator, cfg: SynthConfig, ec: ExpressionConfig, kind: str, onset: int,

@@ -1,5 +1,5 @@
 """Generate a whole dataset: render every video (process pool), stream frames to disk in the real
-layout through the dataset adapters' writers, then write annotations, events and ground truth."""
+layout through the format writers (tasks.synth.formats), then write annotations, events and ground truth."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ import numpy as np
 from storage.config import to_dict
 from storage.errors import InputError
 from tasks.synth.aus import peak_displacement
-from tasks.synth.ground_truth import GROUND_TRUTH_FILE, SynthResult, adapter_module, video_rows
+from tasks.synth.formats import writer_module
+from tasks.synth.ground_truth import GROUND_TRUTH_FILE, SynthResult, video_rows
 from tasks.synth.identities import Identity, make_identity
 from tasks.synth.presets import SynthConfig, preset, validate
 from tasks.synth.render import VideoRenderer
@@ -119,7 +120,7 @@ def render_video(cfg: SynthConfig, seed: int, subject: int, video: int, root: st
 
     cv2.setNumThreads(1)
     root_p = Path(root)
-    mod = adapter_module(cfg.format)
+    mod = writer_module(cfg.format)
     subj, code, first = video_names(cfg.format, subject, video)
     r = build_video(cfg, seed, subject, video, identity)
     if cfg.format == "video":
@@ -188,7 +189,7 @@ def generate(config: SynthConfig | str, out: Path, seed: int = 0,
     intervals = [row for r in results for row in r[1]]
     events = [row for r in results for row in r[2]]
     amps = [row for r in results for row in r[3]]
-    mod = adapter_module(cfg.format)
+    mod = writer_module(cfg.format)
     if cfg.format == "video":
         videos_w = [{**v, "path": mod.video_path(out, v["subject"], v["video_code"])} for v in videos]
     else:
