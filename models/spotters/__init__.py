@@ -1,11 +1,12 @@
-"""Spotter registry: every module of this package that defines `SPOTTER` (a `Spotter`) is a spotter kind.
+"""Spotter registry: every module of this package that defines `SPOTTER` (a models.spotters.base.Spotter) is a
+spotter kind, looked up by name.
 
 A spotter turns one video into per-frame scores (micro, optionally macro / onset / offset, class probabilities)
 that post-processing decodes into intervals. Two input kinds exist: `features` (MEAN's per-frame 3x42x42 flow
 images, scored shard by shard) and `roi_series` (per-region flow over time, scored a whole video at a time).
-A kind's module defines `SPOTTER = Spotter(...)` (models/spotters/base.py) and holds its settings dataclass and, for `roi_series` kinds, `fit(...)` and `score(...)`
-(see models/spotters/series.py for the inputs). Modules import heavy libraries (torch) inside functions, so
-listing the kinds stays cheap.
+A `roi_series` kind's module holds its settings dataclass, `fit(train, params, post, classes)` and
+`score(weights, video, params, classes, device)` (inputs: models/spotters/series.py). Modules import torch
+inside functions, so listing the kinds stays cheap.
 """
 
 from __future__ import annotations
