@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from flows.app import app
+from storage.vocabulary import COARSE_EMOTIONS
 from flows.common import print_table, reports_errors, workspace
 
 
@@ -45,9 +46,8 @@ def datasets_cmd(fmt: str = typer.Option("table", "--format", help="table, csv o
     cols = ["dataset", "videos", "frames", "labelled", "micro", f"micro {split}", "macro", f"macro {split}",
             "rejects"]
     print_table(cols, [(r["dataset"], r["videos"], r["frames"], r["labelled"], r["micro"],
-                        "/".join(str(r[f"micro_{c}"]) for c in ("negative", "positive", "surprise", "others")),
-                        r["macro"],
-                        "/".join(str(r[f"macro_{c}"]) for c in ("negative", "positive", "surprise", "others")),
+                        "/".join(str(r[f"micro_{c}"]) for c in COARSE_EMOTIONS), r["macro"],
+                        "/".join(str(r[f"macro_{c}"]) for c in COARSE_EMOTIONS),
                         r["rejects"]) for r in rows], fmt)
 
 

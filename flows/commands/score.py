@@ -10,6 +10,7 @@ from pathlib import Path
 import typer
 
 from flows.app import score_app
+from storage.vocabulary import STR_CLASSES
 from flows.common import build_config, print_table, reports_errors, workspace
 from storage.errors import MegcError
 
@@ -19,7 +20,7 @@ class ScoreStrConfig:
     """Settings of `megc score str`."""
 
     protocol: str = "megc2025"  # megc2025 (official scorer, quirks included) or strict
-    classes: list[str] = field(default_factory=lambda: ["negative", "positive", "surprise"])  # or ["all"]
+    classes: list[str] = field(default_factory=lambda: list(STR_CLASSES))  # or ["all"]
     dataset: str = "overall"  # dataset name the figures of a CSV scoring are stored under
 
 
