@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from scipy.ndimage import gaussian_filter1d, maximum_filter1d, uniform_filter1d
+from scipy.ndimage import gaussian_filter1d
 
 from models.spotters.series import EYES, REGIONS, Labelled, VideoSeries, residual_flow
 from tasks.spot_post import PeakPostConfig, choose_threshold
@@ -25,22 +25,34 @@ class FlowPeaksParams:
     """Every constant of flow-peaks (seconds, Hz or aligned-face pixels)."""
 
     head: str = "median"           # median: subtract the median flow of the non-eye regions | none
-    domain: str = "disp"           # disp: displacement (flow summed over time, high-passed) | flow: the flow itself
+    signal: str = "residual"       # residual: |region flow - head flow| | mag: the stored mean magnitude | both
+    domain: str = "flow"           # flow: the flow itself | disp: displacement (flow summed over time, high-passed)
     highpass_s: float = 1.0        # disp: minus a running median over this window (drift and held expressions)
     smooth_s: float = 0.03         # Gaussian sigma on the residual flow before the magnitude
+    act_smooth_s: float = 0.08     # Gaussian sigma on the activation (joins the rise and the fall of one expression)
     top: int = 2                   # micro activation = mean of the `top` largest region z-scores
     eye_weight: float = 0.0        # weight of the eye regions in the micro activation (blinks dominate them)
     z_half: float = 4.0            # micro score = a / (a + z_half), a = activation above its median (z units)
-    macro_px: float = 0.6          # macro: residual flow of a region above this (px per 0.1 s) ...
-    macro_px_width: float = 0.25   # ... scored by a ramp of this width (px)
-    long_s: float = 0.6            # macro: activity above long_z for longer than this is not a micro
-    long_z: float = 2.5
+    macro_z: float = 15.0          # macro: activation above this (z) ...
+    macro_z_width: float = 4.0     # ... scored by a ramp of this width
+    long_s: float = 0.6            # macro: activation (above long_z) above half its maximum for longer than this
+    long_z: float = 1.5
+    long_pad_s: float = 0.1        # ... and the macro flag extends this far past such a stretch
     blink_ratio: float = 1.5       # macro: eye activation above blink_ratio x the activation is a blink
     blink_z: float = 4.0           # ... when the eye activation is at least this
 
 
+def _robust_z(x: np.ndarray, ok: np.ndarray) -> np.ndarray:
+    """Per column: (x - median) / (1.4826 MAD) over the valid rows."""
+    if not ok.any():
+        return np.zeros_like(x)
+    med = np.median(x[ok], axis=0)
+    mad = 1.4826 * np.median(np.abs(x[ok] - med), axis=0)
+    return (x - med) / np.maximum(mad, 1e-6)
+
+
 def features(video: VideoSeries, params: FlowPeaksParams) -> tuple[np.ndarray, np.ndarray]:
-    """(z, px): (n, R) per-region residual flow magnitude in units of its median, and in pixels."""
+    """(z, px): (n, R) per-region motion as robust z-scores, and the head-free flow magnitude in pixels."""
     uv = residual_flow(video, params.head)[0]
     if params.domain == "disp":
         from scipy.ndimage import median_filter
@@ -55,8 +67,13 @@ def features(video: VideoSeries, params: FlowPeaksParams) -> tuple[np.ndarray, n
         uv = gaussian_filter1d(uv, sigma, axis=0, mode="nearest")
     px = np.hypot(uv[..., 0], uv[..., 1])
     ok = video.mask()
-    scale = np.median(px[ok], axis=0) if ok.any() else np.ones(px.shape[1])
-    z = px / np.maximum(scale, 1e-6)
+    z = _robust_z(px, ok)
+    if params.signal in ("mag", "both"):
+        m = np.array(video.series[:, :, 2], dtype=np.float64)
+        if sigma > 0.3:
+            m = gaussian_filter1d(m, sigma, axis=0, mode="nearest")
+        zm = _robust_z(m, ok)
+        z = zm if params.signal == "mag" else 0.5 * (z + zm)
     z[~ok] = 0.0
     px[~ok] = 0.0
     return z, px
@@ -69,6 +86,23 @@ def _shift(x: np.ndarray, frames: int) -> np.ndarray:
     return np.concatenate([np.repeat(x[:1], frames, axis=0), x[:-frames]])
 
 
+def _long_runs(act: np.ndarray, floor: float, min_len: int, pad: int) -> np.ndarray:
+    """1.0 over every run of act >= floor whose part above half the run's maximum lasts min_len frames or more
+    (a duration independent of the noise scale), widened by pad frames each side."""
+    from scipy.ndimage import label
+
+    out = np.zeros(len(act))
+    runs, count = label(act >= floor)
+    for j in range(1, count + 1):
+        idx = np.flatnonzero(runs == j)
+        seg = act[idx]
+        sub, m = label(seg >= 0.5 * seg.max())
+        longest = max(np.bincount(sub.ravel())[1:].max(initial=0), 0) if m else 0
+        if longest >= max(1, min_len):
+            out[max(0, idx[0] - pad):idx[-1] + pad + 1] = 1.0
+    return out
+
+
 def score(video: VideoSeries, params: FlowPeaksParams, classes: list[str]) -> dict:
     """Per-frame scores {micro, macro, probs} of one video (no boundary heads: the decoder uses edges)."""
     n, fps = video.n, video.fps
@@ -77,15 +111,13 @@ def score(video: VideoSeries, params: FlowPeaksParams, classes: list[str]) -> di
     zw = z * w
     top = max(1, min(params.top, len(REGIONS)))
     act = np.sort(zw, axis=1)[:, -top:].mean(axis=1)
+    if params.act_smooth_s * fps > 0.3:
+        act = gaussian_filter1d(act, params.act_smooth_s * fps, mode="nearest")
     act = np.maximum(act - np.median(act), 0.0)
     micro = act / (act + params.z_half)
     # macro: large motion in pixels, long activity, or a blink
-    non_eye = [i for i, r in enumerate(REGIONS) if r not in EYES]
-    big = np.clip((px[:, non_eye].max(axis=1) - params.macro_px) / max(params.macro_px_width, 1e-6) + 0.5, 0, 1)
-    long_f = max(1, int(round(params.long_s * fps)))
-    busy = uniform_filter1d((act >= params.long_z).astype(np.float64), long_f, mode="nearest")
-    long_ = (busy >= 0.999).astype(np.float64)
-    long_ = maximum_filter1d(long_, long_f, mode="nearest")  # spread over the whole long stretch
+    big = np.clip((act - params.macro_z) / max(params.macro_z_width, 1e-6) + 0.5, 0, 1)
+    long_ = _long_runs(act, params.long_z, int(round(params.long_s * fps)), int(round(params.long_pad_s * fps)))
     eyes = [i for i, r in enumerate(REGIONS) if r in EYES]
     eye = z[:, eyes].max(axis=1)
     blink = ((eye >= params.blink_z) & (eye >= params.blink_ratio * (act + 1.0))).astype(np.float64)
