@@ -42,7 +42,9 @@ def compare(dataset: str, home: str, cfg: CompareConfig) -> dict:
         log.info("compare %s: %s trained in %.1f s", dataset, kind, out["train_wall_s"])
     ws.replace("comparisons", rows, compare_id=run_id)
     columns, table = comparison_table(ws, run_id)
-    report = write_report(ws, run_id, [compare_section(ws, run_id, columns, table, ws.root / "reports" / run_id)])
+    out = ws.root / "reports" / run_id
+    out.mkdir(parents=True, exist_ok=True)
+    report = write_report(ws, run_id, [compare_section(ws, run_id, columns, table, out)])
     return {"run_id": run_id, "columns": columns, "rows": table, "report": str(report["html"])}
 
 

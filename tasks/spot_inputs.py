@@ -56,12 +56,15 @@ def load_labelled(keys: list[dict], ws: Workspace) -> list:
     video's ROI series with its annotated intervals and non-expression events (blinks, head jerks)."""
     from models.spotters.series import Labelled
 
+    rows: dict[tuple[str, str], dict[str, list]] = {}
+    for ds in sorted({k["dataset"] for k in keys}):
+        for table, cols in (("intervals", ["video", "onset", "offset", "kind", "emotion"]),
+                            ("events", ["video", "onset", "offset", "kind"])):
+            for r in ws.read(table, columns=cols, dataset=ds).to_pylist():
+                rows.setdefault((ds, r.pop("video")), {}).setdefault(table, []).append(tuple(r.values()))
     out = []
     for key in keys:
-        video = read_item({**key, "table": "roi_series"}, ws)
-        ivs = ws.sql("SELECT onset, offset, kind, emotion FROM intervals WHERE dataset = ? AND video = ? "
-                     "ORDER BY onset", [key["dataset"], key["video"]])[1]
-        evs = ws.sql("SELECT onset, offset, kind FROM events WHERE dataset = ? AND video = ? ORDER BY onset",
-                     [key["dataset"], key["video"]])[1]
-        out.append(Labelled(video=video, intervals=[tuple(r) for r in ivs], events=[tuple(r) for r in evs]))
+        got = rows.get((key["dataset"], key["video"]), {})
+        out.append(Labelled(video=read_item({**key, "table": "roi_series"}, ws),
+                            intervals=sorted(got.get("intervals", [])), events=sorted(got.get("events", []))))
     return out

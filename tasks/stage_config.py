@@ -12,7 +12,7 @@ from typing import Any
 
 from models.spotters import get_spotter
 from storage.errors import InputError
-from storage.schemas import STR_CLASSES
+from storage.vocabulary import STR_CLASSES
 from tasks.spot_post import PeakPostConfig, PostConfig
 
 SPLITS = ("loso", "holdout")

@@ -164,10 +164,10 @@ def test_choose_threshold_maximises_f1_on_the_given_videos():
 def test_flow_peaks_finds_bumps_at_the_right_frames_and_ignores_a_long_macro_bump():
     train = [random_video(s) for s in range(4)]
     post = PeakPostConfig()
-    state = flow_peaks.fit(train, flow_peaks.FlowPeaksParams(), post, CLASSES)
+    _, state = flow_peaks.fit(train, flow_peaks.FlowPeaksParams(), post, CLASSES)
     micros = [(3.0, 0.3, "mouth_corner_l"), (9.0, 0.4, "upper_lip"), (15.0, 0.25, "chin")]
     item = make_video(30.0, 24.0, micros, macros=[(19.0, 2.5, "mouth_corner_r")], blinks=[(6.0, 0.2)], seed=9)
-    scores = flow_peaks.score(item.video, flow_peaks.FlowPeaksParams(), CLASSES)
+    scores = flow_peaks.score({}, item.video, flow_peaks.FlowPeaksParams(), CLASSES)
     assert scores["micro"].shape == (item.video.n,) and scores["probs"].shape == (item.video.n, 4)
     assert np.all(scores["probs"][:, 3] == 1.0)  # no recognition model: all mass on 'others'
     out = decode_intervals(scores, 30.0, state["threshold"], post, CLASSES)
@@ -182,7 +182,7 @@ def test_invalid_frames_get_no_micro_score():
     item = make_video(30.0, 10.0, [(4.0, 0.3, "chin")], seed=1)
     item.video.valid = np.ones(item.video.n, bool)
     item.video.valid[110:140] = False
-    s = flow_peaks.score(item.video, flow_peaks.FlowPeaksParams(), CLASSES)
+    s = flow_peaks.score({}, item.video, flow_peaks.FlowPeaksParams(), CLASSES)
     assert np.all(s["micro"][110:140] == 0.0) and s["micro"][120 - 10:120 + 10].max() == 0.0
     w, _ = roi_tcn.fit([item], roi_tcn.RoiTcnParams(steps=2, inner_folds=0), PeakPostConfig(), CLASSES)
     s = roi_tcn.score(w, item.video, roi_tcn.RoiTcnParams(), CLASSES)
@@ -196,7 +196,7 @@ def test_200_and_30_fps_give_intervals_of_the_same_duration_in_seconds(spotter):
     for fps in (30.0, 200.0):
         item = make_video(fps, 8.0, micros, seed=3)
         if spotter == "flow-peaks":
-            scores = flow_peaks.score(item.video, flow_peaks.FlowPeaksParams(), CLASSES)
+            scores = flow_peaks.score({}, item.video, flow_peaks.FlowPeaksParams(), CLASSES)
         else:
             p = roi_tcn.RoiTcnParams(steps=100, inner_folds=0, window_s=4.0)
             planted = [(s, 0.3 + 0.05 * (i % 3), ("chin", "mouth_corner_l")[i % 2])
@@ -218,12 +218,12 @@ def test_thresholds_come_from_training_videos_only():
     scored = random_video(10)
     post = PeakPostConfig()
     p = flow_peaks.FlowPeaksParams()
-    before = flow_peaks.fit(train, p, post, CLASSES)["threshold"]
+    before = flow_peaks.fit(train, p, post, CLASSES)[1]["threshold"]
     scored.video.series *= 5.0  # the scored video changes a lot ...
     scored.video.series[100:130, R["chin"], :2] += 3.0
-    assert flow_peaks.fit(train, p, post, CLASSES)["threshold"] == before  # ... its threshold does not
+    assert flow_peaks.fit(train, p, post, CLASSES)[1]["threshold"] == before  # ... its threshold does not
     # the threshold does depend on what fit sees: train on other videos and it moves
-    assert flow_peaks.fit([random_video(s, seconds=20.0) for s in (20, 21)], p, post, CLASSES)["threshold"] != before
+    assert flow_peaks.fit([random_video(s, seconds=20.0) for s in (20, 21)], p, post, CLASSES)[1]["threshold"] != before
     tp = roi_tcn.RoiTcnParams(steps=30, inner_folds=2)
     w1, s1 = roi_tcn.fit(train, tp, post, CLASSES)
     scored.video.series[:] = 0.0
@@ -241,8 +241,8 @@ def test_spotter_learns_planted_micro_expressions_above_chance(spotter):
     post = PeakPostConfig()
     if spotter == "flow-peaks":
         p = flow_peaks.FlowPeaksParams()
-        th = flow_peaks.fit(train, p, post, CLASSES)["threshold"]
-        spot = lambda it: (flow_peaks.score(it.video, p, CLASSES), th, post)  # noqa: E731
+        th = flow_peaks.fit(train, p, post, CLASSES)[1]["threshold"]
+        spot = lambda it: (flow_peaks.score({}, it.video, p, CLASSES), th, post)  # noqa: E731
     else:
         p = roi_tcn.RoiTcnParams(steps=400, inner_folds=0)
         w, state = roi_tcn.fit(train, p, post, CLASSES)

@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
+from models.spotters.base import Spotter
 from models.spotters.series import EYES, REGIONS, Labelled, VideoSeries, residual_flow
 from tasks.spot_post import PeakPostConfig, choose_threshold
 
@@ -103,8 +104,10 @@ def _long_runs(act: np.ndarray, floor: float, min_len: int, pad: int) -> np.ndar
     return out
 
 
-def score(video: VideoSeries, params: FlowPeaksParams, classes: list[str]) -> dict:
-    """Per-frame scores {micro, macro, probs} of one video (no boundary heads: the decoder uses edges)."""
+def score(weights: dict[str, np.ndarray], video: VideoSeries, params: FlowPeaksParams, classes: list[str],
+          device: str = "cpu") -> dict:
+    """Per-frame scores {micro, macro, probs} of one video (no weights, no boundary heads: the decoder uses
+    edges; `weights` and `device` keep the spotter interface)."""
     n, fps = video.n, video.fps
     z, px = features(video, params)
     w = np.array([params.eye_weight if r in EYES else 1.0 for r in REGIONS])
@@ -139,8 +142,15 @@ def others_probs(n: int, classes: list[str]) -> np.ndarray:
     return np.full((n, c), 1.0 / c, np.float32)
 
 
-def fit(train: list[Labelled], params: FlowPeaksParams, post: PeakPostConfig, classes: list[str]) -> dict:
-    """The fitted state {threshold, params, post}: the threshold maximising micro spot F1 on `train` only."""
-    per_video = [(score(t.video, params, classes), t.video.fps, t.micro()) for t in train]
+def fit(train: list[Labelled], params: FlowPeaksParams, post: PeakPostConfig, classes: list[str],
+        device: str = "cpu") -> tuple[dict[str, np.ndarray], dict]:
+    """(no weights, state {threshold, params, post}): the threshold maximising micro spot F1 on `train` only."""
+    per_video = [(score({}, t.video, params, classes), t.video.fps, t.micro()) for t in train]
     t = choose_threshold(per_video, post, classes)
-    return {"threshold": float(t), "params": asdict(params), "post": asdict(post)}
+    return {}, {"threshold": float(t), "params": asdict(params), "post": asdict(post)}
+
+
+SPOTTER = Spotter(kind="flow-peaks", params=FlowPeaksParams, input_table="roi_series",
+                  description="training-free: head-motion-free ROI flow peaks with micro length and macro / blink "
+                              "rules; threshold from the training folds",
+                  module="models.spotters.flow_peaks")

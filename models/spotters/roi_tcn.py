@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from scipy.ndimage import gaussian_filter1d
 
+from models.spotters.base import Spotter
 from models.spotters.series import REGIONS, Labelled, VideoSeries, residual_flow
 from tasks.spot_post import PeakPostConfig, choose_threshold
 
@@ -265,3 +266,9 @@ def score(weights: dict[str, np.ndarray], video: VideoSeries, params: RoiTcnPara
     net.load_state_dict({k: torch.tensor(v) for k, v in weights.items()})
     net.eval()
     return _scores(_predict(net, features(video, params), device), video, params)
+
+
+SPOTTER = Spotter(kind="roi-tcn", params=RoiTcnParams, input_table="roi_series",
+                  description="dilated temporal CNN over ROI flow series: micro apex, onset/offset, macro and "
+                              "emotion heads; threshold from inner folds of the training subjects",
+                  module="models.spotters.roi_tcn")
