@@ -66,12 +66,13 @@ def main() -> None:
     ray_init()
 
     from flows.spot import spot_flow
-    from flows.train_mean import train_mean_flow
+    from flows.train import train_flow
     from models.registry import load_card
 
     t0 = time.perf_counter()
-    train = train_mean_flow(dataset, home, epochs_spot=args.epochs_spot, epochs_rec=args.epochs_rec,
-                            train_final=not args.no_final, evaluate=False, name="bench-mean")
+    train = train_flow(dataset, home, kind="mean", params={"epochs_spot": args.epochs_spot,
+                                                           "epochs_rec": args.epochs_rec},
+                       train_final=not args.no_final, evaluate=False, name="bench-mean")
     train_s = time.perf_counter() - t0
     card = load_card(ws, "bench-mean")
     t0 = time.perf_counter()
