@@ -64,7 +64,7 @@ def main() -> None:
     args = ap.parse_args()
     os.environ.setdefault("PREFECT_HOME", str(Path(tempfile.gettempdir()) / "megc-bench-prefect"))
     from flows.runtime import dask_client
-    from flows.vqa import score_answers, vqa_answer, vqa_build, vqa_train
+    from flows.vqa import score_answers, vqa_answer_flow, vqa_build_flow, vqa_train_flow
     from storage.workspace import Workspace
 
     home = args.home or tempfile.mkdtemp(prefix="megc-bench-vqa-")
@@ -74,17 +74,17 @@ def main() -> None:
     t_data = time.perf_counter() - t0
     subjects = sorted({r["subject"] for r in ws.read("intervals", dataset=dataset).to_pylist()
                        if r["kind"] == "micro"})
-    built = vqa_build(dataset, home, test_subjects=subjects[-args.held_out:])
+    built = vqa_build_flow(dataset, home, test_subjects=subjects[-args.held_out:])
     result: dict = {"bench": "vqa-expert", "dataset": dataset, "data_source": source, "items": built["items"],
                     "train_items": built["train"], "test_items": built["test"],
                     "test_subjects": built["test_subjects"], "bleu": "corpus", "seconds_make_data": round(t_data, 2)}
     with dask_client(workers=2) as client:
         addr = client.scheduler.address
         t = time.perf_counter()
-        vqa_train(dataset, "expert", home, dask_address=addr)
+        vqa_train_flow(dataset, "expert", home, dask_address=addr)
         result["seconds_train"] = round(time.perf_counter() - t, 2)
         t = time.perf_counter()
-        ans = vqa_answer(dataset, "expert", home, input_kind="oao", dask_address=addr)
+        ans = vqa_answer_flow(dataset, "expert", home, input_kind="oao", dask_address=addr)
         result["seconds_answer"] = round(time.perf_counter() - t, 2)
     result["expert"] = _six(ans["scores"])
     result["expert_run"] = ans["run_id"]

@@ -65,7 +65,7 @@ def demo(home: str, cfg: DemoConfig) -> dict:
     from flows.preprocess import preprocess_flow
     from flows.spot import spot_flow
     from flows.train import train_flow
-    from flows.vqa import vqa_answer, vqa_build, vqa_train
+    from flows.vqa import vqa_answer_flow, vqa_build_flow, vqa_train_flow
     from models.registry import load_card
     from tasks.report import write_report
     from tasks.synth import make_dataset
@@ -114,11 +114,11 @@ def demo(home: str, cfg: DemoConfig) -> dict:
         sub["spot_mean"] = sub["spot"]
         sub["spot"] = stage(f"spot + recognize + score STR ({cfg.spotter})", spot_flow, dataset, best,
                             home=ws.home, subjects=subjects)["run_id"]
-    stage("VQA build", vqa_build, dataset, home=ws.home, test_subjects=held)
+    stage("VQA build", vqa_build_flow, dataset, home=ws.home, test_subjects=held)
     engine = "qwen" if cfg.vlm else "expert"
     vqa_kw: dict[str, Any] = {"vlm": cfg.vlm} if cfg.vlm else {"mean_model": model}
-    stage("VQA train", vqa_train, dataset, engine="expert", home=ws.home, mean_model=model)
-    answers = stage("VQA answer + score", vqa_answer, dataset, engine=engine, home=ws.home,
+    stage("VQA train", vqa_train_flow, dataset, engine="expert", home=ws.home, mean_model=model)
+    answers = stage("VQA answer + score", vqa_answer_flow, dataset, engine=engine, home=ws.home,
                     input_kind=cfg.vqa_input, **vqa_kw)
     sub["vqa"] = answers["run_id"]
     record_run(ws, run_id, "demo", {**to_dict(cfg), "dataset": dataset, "model": model,

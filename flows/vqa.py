@@ -202,7 +202,7 @@ def _expert_predictions(ws: Workspace, dataset: str, cfg: VqaConfig, metas: dict
 
 # ---- flows -----------------------------------------------------------------------------------------------
 @flow(name="vqa-build", validate_parameters=False)
-def vqa_build_flow(dataset: str, home: str | None, test_subjects: list[str] | None, jsonl: list[str],
+def vqa_build(dataset: str, home: str | None, test_subjects: list[str] | None, jsonl: list[str],
                    split: str | None) -> dict:
     """Build the dataset's VQA items from its micro intervals (or import MEGC JSONL files) into vqa_items."""
     ws = Workspace(home).ensure()
@@ -226,14 +226,14 @@ def vqa_build_flow(dataset: str, home: str | None, test_subjects: list[str] | No
             "test_subjects": sorted({it["subject"] for it in items if it["split"] == "test"})}
 
 
-def vqa_build(dataset: str, home: str | None = None, **kw: Any) -> dict:
+def vqa_build_flow(dataset: str, home: str | None = None, **kw: Any) -> dict:
     """Build VQA items (kw: test_subjects=[...], jsonl=[paths], split=None)."""
-    return vqa_build_flow(dataset, Workspace(home).home, kw.get("test_subjects"), list(kw.get("jsonl") or []),
+    return vqa_build(dataset, Workspace(home).home, kw.get("test_subjects"), list(kw.get("jsonl") or []),
                           kw.get("split"))
 
 
 @flow(name="vqa-train", validate_parameters=False)
-def vqa_train_flow(dataset: str, engine: str, home: str, cfg: VqaConfig) -> dict:
+def vqa_train(dataset: str, engine: str, home: str, cfg: VqaConfig) -> dict:
     """Train the expert heads or a Qwen2.5-VL LoRA adapter on the train split."""
     ws = Workspace(home).ensure()
     vlm = _check_run(engine, cfg, ws)
@@ -274,12 +274,12 @@ def vqa_train_flow(dataset: str, engine: str, home: str, cfg: VqaConfig) -> dict
     return {"run_id": run_id, "engine": engine, "adapter": name, "path": res["adapter"], "losses": res["losses"]}
 
 
-def vqa_train(dataset: str, engine: str = "expert", home: str | None = None, cfg: VqaConfig | None = None,
+def vqa_train_flow(dataset: str, engine: str = "expert", home: str | None = None, cfg: VqaConfig | None = None,
               **settings: Any) -> dict:
     """Train an engine on the dataset's train items (`cfg` and/or VqaConfig settings: vlm=, input_kind=, lora=)."""
     cfg = load_config(cfg or VqaConfig, None, settings)
     _check_run(engine, cfg, Workspace(home))
-    return vqa_train_flow(dataset, engine, Workspace(home).home, cfg)
+    return vqa_train(dataset, engine, Workspace(home).home, cfg)
 
 
 def score_answers(rows: list[dict], bleu: str = "corpus") -> dict | None:
@@ -297,7 +297,7 @@ def score_answers(rows: list[dict], bleu: str = "corpus") -> dict | None:
 
 
 @flow(name="vqa-answer", validate_parameters=False)
-def vqa_answer_flow(dataset: str, engine: str, home: str, cfg: VqaConfig, run_id: str | None = None) -> dict:
+def vqa_answer(dataset: str, engine: str, home: str, cfg: VqaConfig, run_id: str | None = None) -> dict:
     """Answer the chosen split's items, store them in vqa_answers under a run id, score and record metrics."""
     ws = Workspace(home).ensure()
     vlm = _check_run(engine, cfg, ws)
@@ -341,12 +341,12 @@ def vqa_answer_flow(dataset: str, engine: str, home: str, cfg: VqaConfig, run_id
             "scores": scores}
 
 
-def vqa_answer(dataset: str, engine: str = "expert", home: str | None = None, cfg: VqaConfig | None = None,
+def vqa_answer_flow(dataset: str, engine: str = "expert", home: str | None = None, cfg: VqaConfig | None = None,
                run_id: str | None = None, **settings: Any) -> dict:
     """Answer and score the dataset's items (`cfg` and/or VqaConfig settings: vlm=, adapter=, hints=, split=)."""
     cfg = load_config(cfg or VqaConfig, None, settings)
     _check_run(engine, cfg, Workspace(home))
-    return vqa_answer_flow(dataset, engine, Workspace(home).home, cfg, run_id)
+    return vqa_answer(dataset, engine, Workspace(home).home, cfg, run_id)
 
 
 def export_vqa(ws: Workspace, run_id: str, out: str | Path) -> list[Path]:

@@ -13,13 +13,13 @@ from helpers.mini_vqa import make_mini
 @pytest.fixture(scope="module")
 def mini_ws(tmp_path_factory, dask_local):
     """A built mini dataset with its VQA items and expert heads trained on the train split."""
-    from flows.vqa import vqa_build, vqa_train
+    from flows.vqa import vqa_build_flow, vqa_train_flow
     from storage.workspace import Workspace
 
     ws = Workspace(tmp_path_factory.mktemp("vqa") / "home").ensure()
     make_mini(ws, subjects=4, per_subject=3)
-    built = vqa_build("mini", str(ws.root), test_subjects=["s3"])
-    trained = vqa_train("mini", "expert", str(ws.root), dask_address=dask_local.scheduler.address)
+    built = vqa_build_flow("mini", str(ws.root), test_subjects=["s3"])
+    trained = vqa_train_flow("mini", "expert", str(ws.root), dask_address=dask_local.scheduler.address)
     return ws, built, trained
 
 
@@ -47,7 +47,7 @@ def test_inputs_are_cached_pngs_with_estimated_apex(mini_ws, dask_local):
 
 
 def test_expert_trains_answers_and_scores(mini_ws, dask_local):
-    from flows.vqa import vqa_answer
+    from flows.vqa import vqa_answer_flow
     from models.expert import load_expert
 
     ws, built, trained = mini_ws
@@ -55,7 +55,7 @@ def test_expert_trains_answers_and_scores(mini_ws, dask_local):
     card = load_expert(ws, trained["model"]).card
     assert card["aus"] == ["AU1", "AU2", "AU4", "AU12"] and card["has_side"]
     assert (ws.root / "models" / trained["model"] / "model.safetensors").is_file()
-    out = vqa_answer("mini", "expert", str(ws.root), input_kind="oao", split="all",
+    out = vqa_answer_flow("mini", "expert", str(ws.root), input_kind="oao", split="all",
                      dask_address=dask_local.scheduler.address)
     rows = ws.read("vqa_answers", run_id=out["run_id"], dataset="mini").to_pylist()
     assert len(rows) == built["items"]
@@ -74,10 +74,10 @@ def test_expert_trains_answers_and_scores(mini_ws, dask_local):
 
 
 def test_export_writes_submission_rows(mini_ws, dask_local, tmp_path):
-    from flows.vqa import export_vqa, vqa_answer
+    from flows.vqa import export_vqa, vqa_answer_flow
 
     ws, built, _ = mini_ws
-    out = vqa_answer("mini", "expert", str(ws.root), input_kind="flow", dask_address=dask_local.scheduler.address)
+    out = vqa_answer_flow("mini", "expert", str(ws.root), input_kind="flow", dask_address=dask_local.scheduler.address)
     files = export_vqa(ws, out["run_id"], tmp_path)
     assert [f.name for f in files] == ["me_vqa_mini_test_pred.jsonl"]
     rows = [json.loads(line) for line in files[0].read_text().splitlines()]

@@ -24,10 +24,10 @@ def build_cmd(
     split: str | None = typer.Option(None, "--split", help="split for imported rows (default: by row kind)"),
 ) -> None:
     """Build QA items from the dataset's micro intervals (every MEGC template), or import MEGC JSONL files."""
-    from flows.vqa import vqa_build
+    from flows.vqa import vqa_build_flow
 
     subs = [s.strip() for t in test_subjects or [] for s in t.split(",") if s.strip()] or None
-    _print(vqa_build(dataset, STATE["home"], test_subjects=subs, jsonl=jsonl or [], split=split))
+    _print(vqa_build_flow(dataset, STATE["home"], test_subjects=subs, jsonl=jsonl or [], split=split))
 
 
 @vqa_app.command("train")
@@ -43,9 +43,9 @@ def train_cmd(
     cfg=None,
 ) -> None:
     """Train the expert heads or a Qwen2.5-VL LoRA adapter on the train split."""
-    from flows.vqa import vqa_train
+    from flows.vqa import vqa_train_flow
 
-    _print(vqa_train(dataset, engine, STATE["home"], cfg))
+    _print(vqa_train_flow(dataset, engine, STATE["home"], cfg))
 
 
 @vqa_app.command("answer")
@@ -63,9 +63,9 @@ def answer_cmd(
     cfg=None,
 ) -> None:
     """Answer the items, store them in vqa_answers and record the scores in metrics."""
-    from flows.vqa import vqa_answer
+    from flows.vqa import vqa_answer_flow
 
-    _print(vqa_answer(dataset, engine, STATE["home"], cfg, run_id=run_id))
+    _print(vqa_answer_flow(dataset, engine, STATE["home"], cfg, run_id=run_id))
 
 
 @export_app.command("vqa")
