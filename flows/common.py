@@ -47,13 +47,15 @@ def _resolve(target: str) -> type:
     return getattr(importlib.import_module(module), name)
 
 
-def with_config(target: str, renames: dict[str, str] | None = None, base: Sequence[str] = ()) -> Callable:
+def with_config(target: str, renames: dict[str, str] | None = None, base: Sequence[str] = (),
+                start: str | None = None) -> Callable:
     """Give a command --config FILE and --set key=value and call it with `cfg`, its typed config built once.
 
     `target` is "module:Class" (imported when the command runs, so the CLI starts fast). The command's
     parameters named like a field of the class, or mapped to a setting by `renames` (e.g. epochs_spot ->
-    params.epochs_spot), are its flags: None, or False for a switch, means not given. Parameters in `base`
-    are passed to the class itself (e.g. a train command's `kind`, which decides the kind's own settings).
+    params.epochs_spot), are its flags: None, or False for a switch, means not given; the command still
+    receives them as given. Parameters in `base` choose the starting config instead: they are passed to the
+    class (e.g. a train command's `kind`), or to the function `start` ("module:function") when given.
     """
     import inspect
 
@@ -75,11 +77,11 @@ def with_config(target: str, renames: dict[str, str] | None = None, base: Sequen
 
             cls = _resolve(target)
             fields = {f.name for f in dataclasses.fields(cls)}
-            start = cls(**{n: kwargs[n] for n in base}) if base else cls
-            flags = {renames.get(n, n): kwargs[n] for n in list(kwargs)
-                     if (n in fields or n in renames) and n not in base and kwargs[n] is not False}
-            kwargs = {n: v for n, v in kwargs.items() if n in base or not (n in fields or n in renames)}
-            return fn(*args, cfg=build_config(start, config, sets, **flags), **kwargs)
+            first = _resolve(start) if start else cls
+            begin = first(*[kwargs[n] for n in base]) if start else first(**{n: kwargs[n] for n in base})
+            flags = {renames.get(n, n): v for n, v in kwargs.items()
+                     if (n in fields or n in renames) and n not in base and v is not False}
+            return fn(*args, cfg=build_config(begin if base else cls, config, sets, **flags), **kwargs)
 
         params = [p for n, p in sig.parameters.items() if n != "cfg"] + extra
         wrapper.__signature__ = sig.replace(parameters=params)  # what typer reads for the options

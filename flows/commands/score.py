@@ -11,7 +11,7 @@ import typer
 
 from flows.app import score_app
 from storage.vocabulary import STR_CLASSES
-from flows.common import build_config, print_table, reports_errors, workspace
+from flows.common import print_table, reports_errors, with_config, workspace
 from storage.errors import MegcError
 
 
@@ -64,6 +64,7 @@ def _print_str(result: dict, title: str) -> None:
 
 @score_app.command("str")
 @reports_errors
+@with_config("flows.commands.score:ScoreStrConfig")
 def score_str_cmd(
     pred: Path | None = typer.Option(None, "--pred", help="predictions CSV: subject,video,onset,offset,emotion"),
     gt: Path | None = typer.Option(None, "--gt", help="ground-truth CSV with the same columns"),
@@ -78,14 +79,12 @@ def score_str_cmd(
                                            "the workspace predictions of that run against its intervals"),
     dataset: str | None = typer.Option(None, "--dataset",
                                        help="CSV files: dataset name to store under; run: only this dataset"),
-    config: str | None = typer.Option(None, "--config", help="YAML file of ScoreStrConfig settings"),
-    sets: list[str] | None = typer.Option(None, "--set", help="setting override key=value (repeatable)"),
+    cfg=None,
 ) -> None:
     """Score ME-STR predictions (STRS) against ground truth; figures and matches go to the workspace."""
     from storage.runs import new_run_id
     from tasks import score_str as S
 
-    cfg = build_config(ScoreStrConfig, config, sets, protocol=protocol, classes=classes, dataset=dataset)
     ws = workspace()
     if pred is None and gt is None:
         if not run_id:
@@ -124,6 +123,7 @@ def score_str_cmd(
 
 @score_app.command("vqa")
 @reports_errors
+@with_config("flows.commands.score:ScoreVqaConfig")
 def score_vqa_cmd(
     pred: Path = typer.Option(..., "--pred", help="predictions JSONL (rows with video_id or image_id/id, "
                                                   "question, answer)"),
@@ -132,14 +132,12 @@ def score_vqa_cmd(
     bleu: str | None = typer.Option(None, "--bleu", help="corpus (default) or sentence BLEU-4"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON object (NaN as null)"),
     run_id: str | None = typer.Option(None, "--run-id", help="id of this score run (default new)"),
-    config: str | None = typer.Option(None, "--config", help="YAML file of ScoreVqaConfig settings"),
-    sets: list[str] | None = typer.Option(None, "--set", help="setting override key=value (repeatable)"),
+    cfg=None,
 ) -> None:
     """Score ME-VQA answers: coarse/fine UF1 and UAR, BLEU-4, ROUGE-1 and their average, per type and dataset."""
     from storage.runs import new_run_id, record_metrics
     from tasks import score_vqa as V
 
-    cfg = build_config(ScoreVqaConfig, config, sets, bleu=bleu)
     result = V.score_vqa(V.read_jsonl(pred), V.read_jsonl(gt), bleu=cfg.bleu)
     ws = workspace()
     run_id = run_id or new_run_id("score")

@@ -2,35 +2,33 @@
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 
 import typer
 
 from flows.app import app
-from flows.common import build_config, reports_errors, workspace
+from flows.common import reports_errors, with_config, workspace
 
 
 @app.command("synth")
 @reports_errors
+@with_config("tasks.synth.presets:SynthConfig", renames={"fmt": "format"}, base=("preset",),
+             start="tasks.synth.presets:preset")
 def synth_cmd(
     preset: str = typer.Option("tiny", "--preset", help="tiny, demo, samm or bench"),
     out: Path = typer.Option(..., "--out", help="dataset folder to write (resumed when unfinished)"),
     seed: int = typer.Option(0, "--seed", help="random seed: same seed, same dataset"),
     fmt: str | None = typer.Option(None, "--format", help="casme3, samm_lv or video (default: the preset's)"),
     workers: int | None = typer.Option(None, "--workers", help="processes rendering videos (0 = every core)"),
-    config: str | None = typer.Option(None, "--config", help="YAML file of settings"),
-    sets: list[str] | None = typer.Option(None, "--set", help="key=value setting, e.g. micro.rate_max=4"),
     ingest: bool = typer.Option(False, "--ingest", help="also ingest it into the workspace"),
     dataset: str | None = typer.Option(None, "--dataset", help="dataset name for --ingest"),
+    cfg=None,
 ) -> None:
     """Generate long videos with planted micro-expressions, macro-expressions, blinks and head motion."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from tasks.synth.presets import preset as preset_config
     from tasks.synth.writer import generate
 
-    cfg = build_config(functools.partial(preset_config, preset), config, sets, format=fmt, workers=workers)
     columns = (TextColumn("synth {task.description}"), BarColumn(),
                TextColumn("{task.completed}/{task.total} frames"), TimeRemainingColumn())
     with Progress(*columns) as bar:
