@@ -194,9 +194,11 @@ def spot(dataset: str, model: str, home: str, run_id: str, cfg: SpotConfig) -> d
             scores["micro"][lost] = 0.0
             qc_rows.setdefault(v["video"], []).extend(
                 {"dataset": dataset, "video": v["video"], "frame": a, "stage": "spot",
-                 "reason": f"face lost near frames {a}-{b}: scores zeroed, no ME spotted there"}
+                 "reason": f"face lost near frames {a}-{b}: scores zeroed, no interval may overlap them"}
                 for a, b in lost_runs(lost))
         for iv in predict_video(scores, card, fold, n, fps, cfg):
+            if lost[iv["onset"]:iv["offset"] + 1].any():
+                continue  # an interval reaching into a lost face is not trusted
             preds.append({"run_id": run_id, "dataset": dataset, "subject": v["subject"], "video": v["video"],
                           "model": model, "onset": iv["onset"], "offset": iv["offset"], "emotion": iv["emotion"],
                           "score": iv["score"]})

@@ -107,3 +107,31 @@ def test_cli_train_and_spot_any_kind(tiny, flow_peaks_run):
     assert out["kind"] == "flow-peaks" and out["n_videos"] == 3
     run = json.loads((ws.root / "runs" / out["run_id"] / "run.json").read_text())
     assert run["config"]["n_actors"] == 1 and run["config"]["model_kind"] == "flow-peaks"
+
+
+def test_frames_near_a_lost_face_are_never_spotted(tiny, flow_peaks_run):
+    """A key frame without a face zeroes the scores within a second of it, notes the span in qc, and no
+    predicted interval overlaps it (the stored frame scores are post-processed again)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from flows.spot import spot_flow
+
+    ws, ds = tiny
+    first = flow_peaks_run["spot"]["run_id"]
+    preds = ws.read("predictions", run_id=first).to_pylist()
+    assert preds, "flow-peaks found nothing to mask on the tiny dataset"
+    target = preds[0]
+    video, fps = target["video"], dict(ws.sql("SELECT video, fps FROM videos WHERE dataset = ?", [ds])[1])
+    lost = (target["onset"] + target["offset"]) // 2
+    lm = ws.read("landmarks", dataset=ds, video=video)
+    detected = pc.not_equal(lm.column("frame"), pa.scalar(lost, pa.int64()))
+    ws.replace("landmarks", lm.set_column(lm.schema.get_field_index("detected"), "detected", detected),
+               dataset=ds, video=video)
+    out = spot_flow(ds, "fp", ws.home, scores_from=first)
+    margin = round(fps[video])
+    for p in ws.read("predictions", run_id=out["run_id"], dataset=ds).to_pylist():
+        if p["video"] == video:
+            assert p["offset"] < lost - margin or p["onset"] > lost + margin, p
+    qc = [r for r in ws.read("qc", dataset=ds, video=video).to_pylist() if r["stage"] == "spot"]
+    assert any("face lost" in r["reason"] and r["frame"] == max(0, lost - margin) for r in qc), qc
