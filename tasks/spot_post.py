@@ -261,24 +261,37 @@ def choose_threshold(per_video: Sequence[tuple[dict, float, Sequence[tuple[int, 
     """The threshold (from a grid of peak-height quantiles) that maximises strict micro spot F1 over these videos.
 
     per_video: (scores dict, fps, GT micro intervals) of training videos only. Ties go to the higher threshold
-    (fewer false positives).
+    (fewer false positives). Each video is decoded once at the lowest threshold: raising the threshold only drops
+    the intervals scored below it (peak spacing and NMS always keep the higher-scored of two).
     """
-    heights = []
-    for scores, fps, _ in per_video:
-        s = _gauss(np.asarray(scores["micro"], dtype=np.float64), cfg.smooth_s * fps)
-        pk, props = find_peaks(s, height=cfg.min_threshold, distance=max(1, _frames(cfg.peak_distance_s, fps)))
-        heights.append(props["peak_heights"])
-    h = np.concatenate(heights) if heights else np.zeros(0)
+    decoded = []
+    for scores, fps, gt in per_video:
+        ivs = decode_intervals(scores, fps, cfg.min_threshold, cfg, classes)
+        gt = [tuple(g) for g in gt]
+        # per interval in onset order: its score and its candidate GT rows (IoU >= 0.5), best first
+        cands = []
+        for d in ivs:
+            c = [(_iou((d["onset"], d["offset"]), g), j) for j, g in enumerate(gt)]
+            cands.append((d["score"], [j for v, j in sorted(c, key=lambda x: (-x[0], x[1])) if v >= 0.5]))
+        decoded.append((cands, len(gt)))
+    h = np.array([sc for cands, _ in decoded for sc, _ in cands])
     if len(h) == 0:
         return float(max(cfg.min_threshold, 0.5))
     grid = np.unique(np.quantile(h, np.linspace(0.0, 1.0, max(2, cfg.grid))))
     best_t, best_f1 = float(grid[-1]), -1.0
     for t in grid[::-1]:
         tp = fp = fn = 0
-        for scores, fps, gt in per_video:
-            ivs = decode_intervals(scores, fps, float(t), cfg, classes)
-            a, b, c = match_counts([(d["onset"], d["offset"]) for d in ivs], list(gt))
-            tp, fp, fn = tp + a, fp + b, fn + c
+        for cands, n_gt in decoded:
+            taken: set[int] = set()
+            kept = 0
+            for sc, js in cands:
+                if sc < t:
+                    continue
+                kept += 1
+                j = next((j for j in js if j not in taken), None)
+                if j is not None:
+                    taken.add(j)
+            tp, fp, fn = tp + len(taken), fp + kept - len(taken), fn + n_gt - len(taken)
         f1 = f1_score(tp, fp, fn)
         if f1 > best_f1 + 1e-12:
             best_t, best_f1 = float(t), f1
