@@ -33,7 +33,8 @@ from storage.schemas import FRAME_SCORES  # noqa: E402
 from storage.workspace import Workspace  # noqa: E402
 from tasks.mean_data import shard_index, shard_stem  # noqa: E402
 from tasks.spot_inputs import lost_frames, lost_runs, read_item  # noqa: E402
-from tasks.spot_post import PeakPostConfig, decode_intervals, dense, postprocess_video  # noqa: E402
+from models.spotters.decode import PeakPostConfig, decode_intervals  # noqa: E402
+from tasks.spot_post import dense, postprocess_video  # noqa: E402
 from tasks.stage_config import SpotConfig  # noqa: E402
 
 HEADS = ("macro", "onset", "offset")

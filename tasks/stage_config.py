@@ -13,7 +13,8 @@ from typing import Any
 from models.spotters import get_spotter
 from storage.errors import InputError
 from storage.vocabulary import STR_CLASSES
-from tasks.spot_post import PeakPostConfig, PostConfig
+from models.spotters.decode import PeakPostConfig
+from tasks.spot_post import PostConfig
 
 SPLITS = ("loso", "holdout")
 

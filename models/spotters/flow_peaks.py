@@ -18,7 +18,7 @@ from scipy.ndimage import gaussian_filter1d
 
 from models.spotters.base import Spotter
 from models.spotters.series import EYES, REGIONS, Labelled, VideoSeries, residual_flow
-from tasks.spot_post import PeakPostConfig, choose_threshold
+from models.spotters.decode import PeakPostConfig, choose_threshold
 
 
 @dataclass

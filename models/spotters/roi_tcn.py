@@ -13,14 +13,17 @@ video group), never on the scored videos.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 from scipy.ndimage import gaussian_filter1d
 
 from models.spotters.base import Spotter
 from models.spotters.series import REGIONS, Labelled, VideoSeries, residual_flow
-from tasks.spot_post import PeakPostConfig, choose_threshold
+from models.spotters.decode import PeakPostConfig, choose_threshold
+
+if TYPE_CHECKING:
+    import torch
 
 _MIRROR = [REGIONS.index(r.replace("_l", "_x").replace("_r", "_l").replace("_x", "_r"))
            if r.endswith(("_l", "_r")) else i for i, r in enumerate(REGIONS)]
@@ -126,6 +129,8 @@ def targets(item: Labelled, params: RoiTcnParams, classes: list[str]) -> tuple[n
 
 def _net(params: RoiTcnParams, n_classes: int) -> torch.nn.Module:
     """The network: 1x1 input projection, residual dilated conv blocks, 1x1 heads."""
+    import torch
+
     c, kk = params.channels, params.kernel
 
     class Block(torch.nn.Module):
@@ -166,6 +171,8 @@ def _mirror(x: np.ndarray) -> np.ndarray:
 def _train(data: list[tuple[np.ndarray, np.ndarray, np.ndarray]], params: RoiTcnParams, n_classes: int,
            seed: int, device: str) -> torch.nn.Module:
     """Train one network on (features, targets, classes) per video with random windows."""
+    import torch
+
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     net = _net(params, n_classes).to(device)
@@ -212,6 +219,8 @@ def _train(data: list[tuple[np.ndarray, np.ndarray, np.ndarray]], params: RoiTcn
 
 def _predict(net: torch.nn.Module, x: np.ndarray, device: str) -> np.ndarray:
     """(T, heads + classes) sigmoid / softmax outputs of one video's features."""
+    import torch
+
     with torch.no_grad():
         out = net(torch.tensor(x.T[None], dtype=torch.float32, device=device))[0].T.cpu().numpy()
     heads = 1.0 / (1.0 + np.exp(-out[:, :len(HEADS)]))
@@ -232,6 +241,8 @@ def _scores(y: np.ndarray, video: VideoSeries, params: RoiTcnParams) -> dict:
 
 
 def _threads(params: RoiTcnParams) -> None:
+    import torch
+
     if params.threads > 0:
         torch.set_num_threads(params.threads)
 
@@ -270,6 +281,8 @@ def fit(train: list[Labelled], params: RoiTcnParams, post: PeakPostConfig, class
 def score(weights: dict[str, np.ndarray], video: VideoSeries, params: RoiTcnParams, classes: list[str],
           device: str = "cpu") -> dict:
     """Per-frame scores {micro, onset, offset, macro, probs} of one video."""
+    import torch
+
     _threads(params)
     net = _net(params, len(classes)).to(device)
     net.load_state_dict({k: torch.tensor(v) for k, v in weights.items()})
