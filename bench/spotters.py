@@ -26,8 +26,10 @@ def _overlapped(intervals: list[tuple[int, int]], preds: list[tuple[int, int]]) 
 
 
 def _confusions(ws, dataset: str, run_id: str) -> dict:
-    """Share of macro-expressions and of blinks that a predicted interval overlaps (same video)."""
-    preds: dict[str, list] = {}
+    """Share of macro-expressions and of blinks that a predicted interval overlaps, over the videos the run
+    scored."""
+    scored = {v for (v,) in ws.sql("SELECT DISTINCT video FROM frame_scores WHERE run_id = ?", [run_id])[1]}
+    preds: dict[str, list] = {v: [] for v in scored}
     for r in ws.read("predictions", run_id=run_id, dataset=dataset).to_pylist():
         preds.setdefault(r["video"], []).append((r["onset"], r["offset"]))
     spotted = {"macro": [0, 0], "blink": [0, 0]}

@@ -33,22 +33,11 @@ from storage.schemas import FRAME_SCORES  # noqa: E402
 from storage.workspace import Workspace  # noqa: E402
 from tasks.mean_data import shard_index, shard_stem  # noqa: E402
 from tasks.spot_inputs import lost_frames, lost_runs, read_item  # noqa: E402
-from tasks.spot_post import PeakPostConfig, decode_intervals, dense, postprocess_video  # noqa: E402
+from models.spotters.decode import PeakPostConfig, decode_intervals  # noqa: E402
+from tasks.spot_post import dense, postprocess_video  # noqa: E402
 from tasks.stage_config import SpotConfig  # noqa: E402
 
 HEADS = ("macro", "onset", "offset")
-
-
-def _video_rows(ws: Workspace, dataset: str, shards: list) -> list[dict]:
-    """(subject, video, n_frames, fps) of every video: from `videos`, else from the feature shards."""
-    rows = ws.read("videos", columns=["subject", "video", "n_frames", "fps"], dataset=dataset).to_pylist()
-    if rows:
-        return rows
-    last: dict[str, dict] = {}
-    for s in shards:
-        r = last.setdefault(s.video, {"subject": s.subject, "video": s.video, "n_frames": 0, "fps": None})
-        r["n_frames"] = max(r["n_frames"], int(s.frames.max()) + s.k + 1)
-    return list(last.values())
 
 
 def _frame_scores_table(run_id: str, dataset: str, res: dict) -> pa.Table:
@@ -136,43 +125,39 @@ def predict_video(scores: dict, card: dict, fold: str | None, n_frames: int, fps
                             post, classes)
 
 
-@flow(name="spot", validate_parameters=False)
-def spot(dataset: str, model: str, home: str, run_id: str, cfg: SpotConfig) -> dict:
-    """Spot, then recognize, every video of a dataset with a registered spotter; store and score predictions."""
-    ws = Workspace(home).ensure()
-    card = load_card(ws, model)
-    spotter = get_spotter(card.get("kind", "mean"))
-    k = int(card.get("k") or 0)
-    record_run(ws, run_id, "spot", {"dataset": dataset, "model": model, "model_kind": spotter.kind,
-                                    "model_post": card.get("post"), **to_dict(cfg)})
-    by_video: dict[str, list] = {}
-    shards = shard_index(ws, dataset) if spotter.input_table == "features" else []
-    for s in shards:
-        by_video.setdefault(s.video, []).append(s)
-    if spotter.input_table == "roi_series":
-        by_video = {p["video"]: [] for p in ws.partitions("roi_series", dataset=dataset)
-                    if ws.files("roi_series", **p)}
-    videos = _video_rows(ws, dataset, shards)
+def _videos(ws: Workspace, dataset: str, cfg: SpotConfig) -> list[dict]:
+    """The dataset's videos this run spots (only_labelled, subjects)."""
+    videos = ws.read("videos", columns=["subject", "video", "n_frames", "fps"], dataset=dataset).to_pylist()
     if cfg.only_labelled:
         labelled = {r["video"] for r in ws.read("intervals", columns=["video", "kind"], dataset=dataset).to_pylist()
                     if r["kind"] == "micro"}
         videos = [v for v in videos if v["video"] in labelled]
     if cfg.subjects:
         videos = [v for v in videos if v["subject"] in cfg.subjects]
-    qc_rows: dict[str, list[dict]] = {}
-    items, plans = [], []
+    return videos
+
+
+def work_items(ws: Workspace, dataset: str, card: dict, videos: list[dict], cross_validated: bool
+               ) -> tuple[list[tuple[dict, str | None]], list[dict], dict[str, str]]:
+    """(videos to spot with their fold, the Ray work items, {video: why it cannot be spotted}) for a model."""
+    spotter = get_spotter(card.get("kind", "mean"))
+    k = int(card.get("k") or 0)
+    if spotter.input_table == "features":
+        by_video: dict[str, list] = {}
+        for s in shard_index(ws, dataset):
+            by_video.setdefault(s.video, []).append(s)
+    else:
+        by_video = {p["video"]: [] for p in ws.partitions("roi_series", dataset=dataset)
+                    if ws.files("roi_series", **p)}
+    plans, items, skipped = [], [], {}
     for v in videos:
-        fold = fold_for_subject(card, v["subject"]) if cfg.cross_validated else None
+        fold = fold_for_subject(card, v["subject"]) if cross_validated else None
         if v["n_frames"] <= k:
-            reason = f"video has {v['n_frames']} frames, too short for flow step k={k}: no prediction"
-        elif v["video"] not in by_video:
-            reason = f"no {'feature' if spotter.input_table == 'features' else 'roi_series'} rows for this video: " \
-                     "no prediction"
-        else:
-            reason = None
-        if reason:
-            qc_rows.setdefault(v["video"], []).append(
-                {"dataset": dataset, "video": v["video"], "frame": None, "stage": "spot", "reason": reason})
+            skipped[v["video"]] = f"video has {v['n_frames']} frames, too short for flow step k={k}: no prediction"
+            continue
+        if v["video"] not in by_video:
+            table = "feature" if spotter.input_table == "features" else "roi_series"
+            skipped[v["video"]] = f"no {table} rows for this video: no prediction"
             continue
         plans.append((v, fold))
         base = {"dataset": dataset, "video": v["video"], "fold": fold or "", "table": spotter.input_table}
@@ -180,23 +165,56 @@ def spot(dataset: str, model: str, home: str, run_id: str, cfg: SpotConfig) -> d
             items += [{**base, "path": s.path} for s in by_video[v["video"]]]
         else:
             items.append({**base, "n_frames": int(v["n_frames"]), "fps": float(v["fps"])})
+    return plans, items, skipped
+
+
+def _recognizer_run(ws: Workspace, dataset: str, card: dict, videos: list[dict], run_id: str,
+                    cfg: SpotConfig) -> str:
+    """Score the videos with cfg.recognizer (its class probabilities replace the spotter's); its run id."""
+    rec = load_card(ws, cfg.recognizer)
+    if list(rec["classes"]) != list(card["classes"]):
+        raise InputError(f"recognizer {cfg.recognizer!r} has classes {rec['classes']}, the spotter "
+                         f"{card['name']!r} {card['classes']}; they must be the same, in the same order")
+    rec_run = f"{run_id}-recognizer"
+    _, items, _ = work_items(ws, dataset, rec, videos, cfg.cross_validated)
+    score_shards(ws, dataset, cfg.recognizer, rec_run, items, cfg)
+    return rec_run
+
+
+@flow(name="spot", validate_parameters=False)
+def spot(dataset: str, model: str, home: str, run_id: str, cfg: SpotConfig) -> dict:
+    """Spot, then recognize, every video of a dataset with a registered spotter; store and score predictions."""
+    ws = Workspace(home).ensure()
+    card = load_card(ws, model)
+    spotter = get_spotter(card.get("kind", "mean"))
+    record_run(ws, run_id, "spot", {"dataset": dataset, "model": model, "model_kind": spotter.kind,
+                                    "model_post": card.get("post"), **to_dict(cfg)})
+    videos = _videos(ws, dataset, cfg)
+    plans, items, skipped = work_items(ws, dataset, card, videos, cfg.cross_validated)
+    qc_rows: dict[str, list[dict]] = {video: [{"dataset": dataset, "video": video, "frame": None, "stage": "spot",
+                                               "reason": why}] for video, why in skipped.items()}
     scores_run = cfg.scores_from or run_id
     if not cfg.scores_from:
         score_shards(ws, dataset, model, run_id, items, cfg)
+    rec_run = _recognizer_run(ws, dataset, card, [v for v, _ in plans], run_id, cfg) if cfg.recognizer else None
     preds = []
     for v, fold in plans:
         n, fps = int(v["n_frames"]), (float(v["fps"]) if v.get("fps") else None)
         scores = read_scores(ws, scores_run, dataset, v["video"], n)
         if scores is None:
             continue
+        if rec_run:
+            scores["probs"] = (read_scores(ws, rec_run, dataset, v["video"], n) or scores)["probs"]
         lost = lost_frames(ws, dataset, v["video"], n, fps or 30.0)
         if lost.any():
             scores["micro"][lost] = 0.0
             qc_rows.setdefault(v["video"], []).extend(
                 {"dataset": dataset, "video": v["video"], "frame": a, "stage": "spot",
-                 "reason": f"face lost near frames {a}-{b}: scores zeroed, no ME spotted there"}
+                 "reason": f"face lost near frames {a}-{b}: scores zeroed, no interval may overlap them"}
                 for a, b in lost_runs(lost))
         for iv in predict_video(scores, card, fold, n, fps, cfg):
+            if lost[iv["onset"]:iv["offset"] + 1].any():
+                continue  # an interval reaching into a lost face is not trusted
             preds.append({"run_id": run_id, "dataset": dataset, "subject": v["subject"], "video": v["video"],
                           "model": model, "onset": iv["onset"], "offset": iv["offset"], "emotion": iv["emotion"],
                           "score": iv["score"]})

@@ -47,17 +47,20 @@ def _run_info(ws: Workspace, run_id: str) -> dict:
     return json.loads(data)
 
 
-def metrics_section(ws: Workspace, run_ids: list[str]) -> Section:
-    """Metric table per dataset and protocol for the given runs."""
+def metrics_section(ws: Workspace, run_ids: list[str], labels: dict[str, str] | None = None) -> Section:
+    """Metric table per dataset and protocol for the given runs; with `labels` ({run_id: label}) a dataset's
+    column names the run too, so two runs over one dataset (e.g. two spotters) stand side by side."""
     sec = Section("Metrics")
     if not run_ids:
         return sec
     _cols, rows = ws.sql(
-        "SELECT dataset, protocol, name, value FROM metrics WHERE list_contains($ids, run_id) "
-        "ORDER BY protocol, dataset, name", {"ids": run_ids})
+        "SELECT run_id, dataset, protocol, name, value FROM metrics WHERE list_contains($ids, run_id) "
+        "ORDER BY protocol, dataset, run_id, name", {"ids": run_ids})
     by: dict[tuple[str, str], dict[str, float]] = {}
     names: list[str] = []
-    for ds, proto, name, value in rows:
+    for run, ds, proto, name, value in rows:
+        if labels and run in labels:
+            ds = f"{ds} ({labels[run]})"
         by.setdefault((proto, ds), {})[name] = value
         if name not in names:
             names.append(name)
@@ -209,7 +212,9 @@ def write_report(ws: Workspace, run_id: str, extra_sections: list[Section] | Non
     sub = cfg.get("sub_runs", {}) if isinstance(cfg, dict) else {}
     spot_run = sub.get("spot") or (run_id if info.get("kind") == "spot" else None)
     metric_runs = [r for r in [run_id, *sub.values()] if r]
-    sections = [metrics_section(ws, metric_runs)]
+    several = sum(k.startswith("spot") for k in sub) > 1  # e.g. the demo's spotter beside MEAN
+    labels = {r: stage for stage, r in sub.items()} if several else None
+    sections = [metrics_section(ws, metric_runs, labels)]
     if spot_run:
         sections += [score_curves_section(ws, spot_run, out), confusion_section(ws, spot_run, out)]
     sections += extra_sections or []

@@ -13,7 +13,8 @@ from typing import Any
 from models.spotters import get_spotter
 from storage.errors import InputError
 from storage.vocabulary import STR_CLASSES
-from tasks.spot_post import PeakPostConfig, PostConfig
+from models.spotters.decode import PeakPostConfig
+from tasks.spot_post import PostConfig
 
 SPLITS = ("loso", "holdout")
 
@@ -69,6 +70,8 @@ class SpotConfig:
     only_labelled: bool = False     # the paper scored only videos with at least one ME
     subjects: list[str] = dataclasses.field(default_factory=list)  # only these subjects' videos ([] = all)
     scores_from: str = ""           # reuse the frame_scores of this earlier run (post-processing only)
+    recognizer: str = ""            # a registered model whose class probabilities give the emotions (e.g. a MEAN
+                                    # for flow-peaks, which has no recognition of its own)
     score: bool = True              # score the predictions against the dataset's intervals
     post: PostConfig = dataclasses.field(default_factory=PostConfig)  # MEAN's post-processing
 

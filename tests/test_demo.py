@@ -13,9 +13,10 @@ def test_demo_tiny_end_to_end_and_rerun_reuses(ws):
     from flows.demo import demo_flow
 
     out = demo_flow(str(ws.root), preset="tiny", epochs_spot=2, epochs_rec=5)
-    assert set(out["sub_runs"]) >= {"preprocess", "train", "spot", "vqa"}
-    stages = ["synthesize + ingest", "preprocess", "train MEAN", "spot + recognize + score STR", "VQA build",
-              "VQA train", "VQA answer + score", "report"]
+    assert set(out["sub_runs"]) >= {"preprocess", "train", "spot", "spot_mean", "train_spotter", "vqa"}
+    stages = ["synthesize + ingest", "preprocess", "train MEAN", "spot + recognize + score STR (MEAN)",
+              "train roi-tcn", "spot + recognize + score STR (roi-tcn)", "VQA build", "VQA train",
+              "VQA answer + score", "report"]
     assert list(out["timings"]) == stages
     assert out["timings"]["train MEAN"] > 0
 
@@ -44,5 +45,6 @@ def test_demo_tiny_end_to_end_and_rerun_reuses(ws):
     _, before = ws.sql("SELECT count(*) FROM features")
     again = demo_flow(str(ws.root), preset="tiny", epochs_spot=2, epochs_rec=5)
     assert again["timings"]["train MEAN"] == 0.0 and "train" not in again["sub_runs"]
+    assert again["timings"]["train roi-tcn"] == 0.0 and "train_spotter" not in again["sub_runs"]
     assert ws.sql("SELECT count(*) FROM features")[1] == before
     assert again["dataset"] == out["dataset"] and again["run_id"] != out["run_id"]

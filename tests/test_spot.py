@@ -138,3 +138,12 @@ def test_post_config_round_trips_through_overrides():
 
     cfg = apply_overrides(SpotConfig(), {"post.method": "megc", "post.p": "0.6"})
     assert dataclasses.asdict(cfg)["post"]["method"] == "megc" and cfg.post.p == 0.6
+
+
+def test_mean_k_prime_follows_the_video_frame_rate():
+    """A MEAN trained at 30 fps (k' = 6 frames = 0.2 s) spots a 200 fps video with k' = 40 frames (0.2 s)."""
+    from flows.spot import video_k_prime
+
+    card = {"fps": [30.0], "k_prime": 6}
+    assert video_k_prime(card, 6, 200.0) == 40 and video_k_prime(card, 6, 30.0) == 6
+    assert video_k_prime(card, 6, None) == 6 and video_k_prime({"fps": [25.0, 30.0]}, 6, 200.0) == 6

@@ -107,3 +107,61 @@ def test_cli_train_and_spot_any_kind(tiny, flow_peaks_run):
     assert out["kind"] == "flow-peaks" and out["n_videos"] == 3
     run = json.loads((ws.root / "runs" / out["run_id"] / "run.json").read_text())
     assert run["config"]["n_actors"] == 1 and run["config"]["model_kind"] == "flow-peaks"
+
+
+def test_frames_near_a_lost_face_are_never_spotted(tiny, flow_peaks_run):
+    """A key frame without a face zeroes the scores within a second of it, notes the span in qc, and no
+    predicted interval overlaps it (the stored frame scores are post-processed again)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from flows.spot import spot_flow
+
+    ws, ds = tiny
+    first = flow_peaks_run["spot"]["run_id"]
+    preds = ws.read("predictions", run_id=first).to_pylist()
+    assert preds, "flow-peaks found nothing to mask on the tiny dataset"
+    target = preds[0]
+    video, fps = target["video"], dict(ws.sql("SELECT video, fps FROM videos WHERE dataset = ?", [ds])[1])
+    lost = (target["onset"] + target["offset"]) // 2
+    lm = ws.read("landmarks", dataset=ds, video=video)
+    detected = pc.not_equal(lm.column("frame"), pa.scalar(lost, pa.int64()))
+    ws.replace("landmarks", lm.set_column(lm.schema.get_field_index("detected"), "detected", detected),
+               dataset=ds, video=video)
+    try:
+        out = spot_flow(ds, "fp", ws.home, scores_from=first)
+    finally:
+        ws.replace("landmarks", lm, dataset=ds, video=video)  # the module's other tests see the face again
+    margin = round(fps[video])
+    for p in ws.read("predictions", run_id=out["run_id"], dataset=ds).to_pylist():
+        if p["video"] == video:
+            assert p["offset"] < lost - margin or p["onset"] > lost + margin, p
+    qc = [r for r in ws.read("qc", dataset=ds, video=video).to_pylist() if r["stage"] == "spot"]
+    assert any("face lost" in r["reason"] and r["frame"] == max(0, lost - margin) for r in qc), qc
+
+
+def test_a_recognizer_gives_the_emotions(tiny, flow_peaks_run):
+    """flow-peaks has no recognition: with recognizer=<a MEAN> each interval's emotion is the majority per-frame
+    argmax of that MEAN's class probabilities over the interval; a recognizer of other classes is refused."""
+    import torch
+
+    from flows.spot import read_scores, spot_flow
+    from models.mean import MEAN, state_arrays
+    from models.registry import save_model
+    from storage.errors import InputError
+
+    ws, ds = tiny
+    torch.manual_seed(3)
+    card = {"kind": "mean", "classes": ["negative", "positive", "surprise"], "k": 3, "k_prime": 5, "folds": []}
+    save_model(ws, "rand-mean", state_arrays(MEAN(3)), card)
+    out = spot_flow(ds, "fp", ws.home, scores_from=flow_peaks_run["spot"]["run_id"], recognizer="rand-mean")
+    n = dict(ws.sql("SELECT video, n_frames FROM videos WHERE dataset = ?", [ds])[1])
+    preds = ws.read("predictions", run_id=out["run_id"], dataset=ds).to_pylist()
+    assert preds
+    for p in preds:
+        probs = read_scores(ws, f"{out['run_id']}-recognizer", ds, p["video"], n[p["video"]])["probs"]
+        votes = np.bincount(probs[p["onset"]:p["offset"] + 1].argmax(axis=1), minlength=3)
+        assert p["emotion"] == card["classes"][int(votes.argmax())]
+    save_model(ws, "rand-mean4", state_arrays(MEAN(4)), {**card, "classes": [*card["classes"], "others"]})
+    with pytest.raises(InputError, match="must be the same"):
+        spot_flow(ds, "fp", ws.home, scores_from=flow_peaks_run["spot"]["run_id"], recognizer="rand-mean4")

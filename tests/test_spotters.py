@@ -13,7 +13,7 @@ import pytest
 
 from models.spotters import flow_peaks, roi_tcn
 from models.spotters.series import REGIONS, VALUE_COLUMNS, Labelled, VideoSeries, from_table
-from tasks.spot_post import PeakPostConfig, choose_threshold, decode_intervals, match_counts
+from models.spotters.decode import PeakPostConfig, choose_threshold, decode_intervals, match_counts
 
 CLASSES = ["negative", "positive", "surprise", "others"]
 R = {r: i for i, r in enumerate(REGIONS)}

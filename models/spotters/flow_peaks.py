@@ -18,7 +18,7 @@ from scipy.ndimage import gaussian_filter1d
 
 from models.spotters.base import Spotter
 from models.spotters.series import EYES, REGIONS, Labelled, VideoSeries, residual_flow
-from tasks.spot_post import PeakPostConfig, choose_threshold
+from models.spotters.decode import PeakPostConfig, choose_threshold
 
 
 @dataclass
@@ -90,17 +90,16 @@ def _shift(x: np.ndarray, frames: int) -> np.ndarray:
 def _long_runs(act: np.ndarray, floor: float, min_len: int, pad: int) -> np.ndarray:
     """1.0 over every run of act >= floor whose part above half the run's maximum lasts min_len frames or more
     (a duration independent of the noise scale), widened by pad frames each side."""
-    from scipy.ndimage import label
+    from scipy.ndimage import find_objects, label
 
     out = np.zeros(len(act))
-    runs, count = label(act >= floor)
-    for j in range(1, count + 1):
-        idx = np.flatnonzero(runs == j)
-        seg = act[idx]
+    runs, _ = label(act >= floor)
+    for (sl,) in find_objects(runs):
+        seg = act[sl]
         sub, m = label(seg >= 0.5 * seg.max())
-        longest = max(np.bincount(sub.ravel())[1:].max(initial=0), 0) if m else 0
+        longest = int(np.bincount(sub)[1:].max()) if m else 0
         if longest >= max(1, min_len):
-            out[max(0, idx[0] - pad):idx[-1] + pad + 1] = 1.0
+            out[max(0, sl.start - pad):sl.stop + pad] = 1.0
     return out
 
 

@@ -13,14 +13,17 @@ video group), never on the scored videos.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 from scipy.ndimage import gaussian_filter1d
 
 from models.spotters.base import Spotter
 from models.spotters.series import REGIONS, Labelled, VideoSeries, residual_flow
-from tasks.spot_post import PeakPostConfig, choose_threshold
+from models.spotters.decode import PeakPostConfig, choose_threshold
+
+if TYPE_CHECKING:
+    import torch
 
 _MIRROR = [REGIONS.index(r.replace("_l", "_x").replace("_r", "_l").replace("_x", "_r"))
            if r.endswith(("_l", "_r")) else i for i, r in enumerate(REGIONS)]
@@ -34,28 +37,30 @@ class RoiTcnParams:
     fps: float = 30.0            # internal rate: every series is resampled to this by time
     head: str = "median"         # head motion removal (see series.residual_flow)
     px_scale: float = 0.5        # pixel magnitudes are divided by this
+    stored_mag: bool = False     # also the stored mean magnitude per region (robust z over the video)
     channels: int = 32
     dilations: tuple[int, ...] = (1, 2, 4, 8)
     kernel: int = 3
-    dropout: float = 0.1
+    dropout: float = 0.0
     apex_sigma_s: float = 0.07   # micro target: Gaussian around the interval centre
     boundary_sigma_s: float = 0.04
     window_s: float = 8.0        # training windows
     batch: int = 16
-    steps: int = 300             # optimiser steps
+    steps: int = 1500            # optimiser steps
     lr: float = 3e-3
     weight_decay: float = 1e-4
     pos_weight: float = 5.0      # BCE weight of micro / boundary positives
     mirror: bool = True          # augment with left-right mirrored faces
     gain: float = 0.2            # augment: random input gain 1 +- gain
-    inner_folds: int = 2         # threshold from out-of-fold scores of this many inner models (0: in-sample)
+    inner_folds: int = 0         # threshold from out-of-fold scores of this many inner models (0: in-sample)
     seed: int = 0
     threads: int = 1             # torch CPU threads while fitting / scoring (0: leave as is)
 
 
-def n_inputs() -> int:
-    """Input channels: (u, v, mag) z-scores and pixel magnitude per region, plus the head's (u, v)."""
-    return len(REGIONS) * 4 + 2
+def n_inputs(params: RoiTcnParams) -> int:
+    """Input channels: (u, v, mag) z-scores and pixel magnitude per region, the head's (u, v), and optionally
+    the stored mean magnitude per region."""
+    return len(REGIONS) * (5 if params.stored_mag else 4) + 2
 
 
 def features(video: VideoSeries, params: RoiTcnParams) -> np.ndarray:
@@ -66,7 +71,13 @@ def features(video: VideoSeries, params: RoiTcnParams) -> np.ndarray:
     scale = np.median(mag[ok], axis=0) if ok.any() else np.ones(mag.shape[1])
     scale = np.maximum(scale, 1e-3)[None, :, None]
     z = np.concatenate([res / scale, (mag / scale[..., 0])[..., None]], axis=2)  # (n, R, 3)
-    x = np.concatenate([z.reshape(len(z), -1), mag / params.px_scale, common / params.px_scale], axis=1)
+    parts = [z.reshape(len(z), -1), mag / params.px_scale, common / params.px_scale]
+    if params.stored_mag:
+        m = np.asarray(video.series[:, :, 2], np.float64)
+        med = np.median(m[ok], axis=0) if ok.any() else np.zeros(m.shape[1])
+        mad = 1.4826 * np.median(np.abs(m[ok] - med), axis=0) if ok.any() else np.ones(m.shape[1])
+        parts.append(np.clip((m - med) / np.maximum(mad, 1e-6), -10.0, 30.0) / 4.0)
+    x = np.concatenate(parts, axis=1)
     x[~ok] = 0.0
     return _resample(x, video.fps, params.fps, video.k).astype(np.float32)
 
@@ -118,6 +129,8 @@ def targets(item: Labelled, params: RoiTcnParams, classes: list[str]) -> tuple[n
 
 def _net(params: RoiTcnParams, n_classes: int) -> torch.nn.Module:
     """The network: 1x1 input projection, residual dilated conv blocks, 1x1 heads."""
+    import torch
+
     c, kk = params.channels, params.kernel
 
     class Block(torch.nn.Module):
@@ -133,7 +146,7 @@ def _net(params: RoiTcnParams, n_classes: int) -> torch.nn.Module:
     class Net(torch.nn.Module):
         def __init__(self):
             super().__init__()
-            self.inp = torch.nn.Conv1d(n_inputs(), c, 1)
+            self.inp = torch.nn.Conv1d(n_inputs(params), c, 1)
             self.blocks = torch.nn.Sequential(*[Block(d) for d in params.dilations])
             self.out = torch.nn.Conv1d(c, len(HEADS) + n_classes, 1)
 
@@ -149,14 +162,17 @@ def _mirror(x: np.ndarray) -> np.ndarray:
     z = x[:, :3 * r].reshape(len(x), r, 3)[:, _MIRROR].copy()
     z[:, :, 0] *= -1
     px = x[:, 3 * r:4 * r][:, _MIRROR]
-    head = x[:, 4 * r:].copy()
+    head = x[:, 4 * r:4 * r + 2].copy()
     head[:, 0] *= -1
-    return np.concatenate([z.reshape(len(x), -1), px, head], axis=1)
+    rest = x[:, 4 * r + 2:][:, _MIRROR] if x.shape[1] > 4 * r + 2 else x[:, 4 * r + 2:]
+    return np.concatenate([z.reshape(len(x), -1), px, head, rest], axis=1)
 
 
 def _train(data: list[tuple[np.ndarray, np.ndarray, np.ndarray]], params: RoiTcnParams, n_classes: int,
            seed: int, device: str) -> torch.nn.Module:
     """Train one network on (features, targets, classes) per video with random windows."""
+    import torch
+
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     net = _net(params, n_classes).to(device)
@@ -203,6 +219,8 @@ def _train(data: list[tuple[np.ndarray, np.ndarray, np.ndarray]], params: RoiTcn
 
 def _predict(net: torch.nn.Module, x: np.ndarray, device: str) -> np.ndarray:
     """(T, heads + classes) sigmoid / softmax outputs of one video's features."""
+    import torch
+
     with torch.no_grad():
         out = net(torch.tensor(x.T[None], dtype=torch.float32, device=device))[0].T.cpu().numpy()
     heads = 1.0 / (1.0 + np.exp(-out[:, :len(HEADS)]))
@@ -223,6 +241,8 @@ def _scores(y: np.ndarray, video: VideoSeries, params: RoiTcnParams) -> dict:
 
 
 def _threads(params: RoiTcnParams) -> None:
+    import torch
+
     if params.threads > 0:
         torch.set_num_threads(params.threads)
 
@@ -261,6 +281,8 @@ def fit(train: list[Labelled], params: RoiTcnParams, post: PeakPostConfig, class
 def score(weights: dict[str, np.ndarray], video: VideoSeries, params: RoiTcnParams, classes: list[str],
           device: str = "cpu") -> dict:
     """Per-frame scores {micro, onset, offset, macro, probs} of one video."""
+    import torch
+
     _threads(params)
     net = _net(params, len(classes)).to(device)
     net.load_state_dict({k: torch.tensor(v) for k, v in weights.items()})
