@@ -11,7 +11,7 @@ import sys
 import numpy as np
 import pytest
 
-from tests.mean_release import keras_model_layers, random_layers, write_release_h5
+from tests.helpers.mean_release import keras_model_layers, random_layers, write_release_h5
 
 N_SAMPLES = 16
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")  # keras internals
