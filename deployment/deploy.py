@@ -96,7 +96,7 @@ def build_deployments(cfg: DeployConfig, flows: dict[str, Any]) -> list:
         out.append(flows["retrain"].to_deployment(
             cfg.dataset, schedules=sched(cfg.retrain_cron),
             parameters={"dataset": cfg.dataset, "model_name": model, "home": home, "ray_address": cfg.ray_address,
-                        "dask_address": cfg.dask_address, "train": dict(cfg.train),
+                        "dask_address": cfg.dask_address, "train": to_dict(cfg.train),
                         "preprocess": to_dict(cfg.preprocess)},
             description=f"Retrain {model} when the labelled content of {cfg.dataset} changes", **common))
         out.append(flows["batch_infer"].to_deployment(

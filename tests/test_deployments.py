@@ -111,7 +111,7 @@ def test_deployments_run_on_a_process_worker(prefect_server, ws, tmp_path):
             run(f"retrain/{ds}")
             card = load_card(ws, model)
             manifest = dataset_manifest(ws, ds)
-            assert card["split"] == "holdout" and card["config"]["epochs_rec"] == 1
+            assert card["split"] == "holdout" and card["config"]["params"]["epochs_rec"] == 1
             assert recorded_manifest(ws, model) == manifest["manifest_hash"]
             assert manifest["n_videos"] == 2 and manifest["n_intervals"] > 0
 
