@@ -228,6 +228,7 @@ def write_report(ws: Workspace, run_id: str, extra_sections: list[Section] | Non
                                [[k, round(float(v), 1)] for k, v in timings.items()]))
     run_sec.text.append("config: " + json.dumps(cfg, sort_keys=True, default=str))
     sections.append(run_sec)
+    sections = [sec for sec in sections if sec.tables or sec.images or sec.text]  # e.g. a compare run's metrics
     title = f"megc report: {run_id}"
     md, page = out / "report.md", out / "report.html"
     md.write_text(_markdown(title, sections))
