@@ -21,5 +21,8 @@ def main() -> None:
     """Console-script entry point."""
     import signal
 
-    signal.signal(signal.SIGTERM, _interrupt)
+    # SIGINT too: a process started with SIGINT ignored (a background job of a script, a child of a process that
+    # ignores it) would otherwise run on through Ctrl-C
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, _interrupt)
     app()
